@@ -1,0 +1,1 @@
+"""The Spotify extraction library: dlt source, emulator, history importer."""

@@ -1,0 +1,1 @@
+"""spotify-elt: the application (CLI, configuration, vault, database, pipeline steps)."""

@@ -1,0 +1,265 @@
+"""The project's configuration: one home, three layers.
+
+Precedence, highest first:
+
+1. environment variables ``SPOTIFY_ELT_<FIELD>`` (``SPOTIFY_ELT_DATABASE_URL``, ...);
+2. the TOML file ``config.toml`` in the per-user config directory
+   (``SPOTIFY_ELT_CONFIG_FILE`` points elsewhere);
+3. the defaults declared on :class:`Settings`.
+
+The directories themselves (``SPOTIFY_ELT_CONFIG_DIR``, ``SPOTIFY_ELT_DATA_DIR``,
+``SPOTIFY_ELT_STATE_DIR``) can only be moved by environment variables, since the config file lives
+in one of them. Secrets never live here: the client secret and the refresh token are in the vault
+(:mod:`spotify_elt.vault`); only the database URL may carry a password, and it is redacted
+whenever the configuration is shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import platformdirs
+
+from .errors import ConfigError
+
+APP_NAME = "spotify-elt"
+ENV_PREFIX = "SPOTIFY_ELT_"
+REDACTED = "********"
+
+SPOTIFY_ACCOUNTS_URL = "https://accounts.spotify.com"
+SPOTIFY_API_URL = "https://api.spotify.com/v1"
+DEFAULT_SCOPES = (
+    "user-read-recently-played",
+    "user-top-read",
+    "user-library-read",
+    "playlist-read-private",
+    "playlist-read-collaborative",
+    "user-follow-read",
+)
+
+
+def _config_dir() -> Path:
+    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME))
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get(f"{ENV_PREFIX}DATA_DIR") or platformdirs.user_data_dir(APP_NAME))
+
+
+def _state_dir() -> Path:
+    # The vault key lives here, away from the vault (config dir) and from the embedded
+    # PostgreSQL data (data dir), whose parent folders pgserver opens to other users.
+    return Path(os.environ.get(f"{ENV_PREFIX}STATE_DIR") or platformdirs.user_state_dir(APP_NAME))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration. Field names are the config-file keys; env vars upper-case them."""
+
+    # Where things live.
+    config_dir: Path = field(default_factory=_config_dir, metadata={"env_only": True})
+    data_dir: Path = field(default_factory=_data_dir, metadata={"env_only": True})
+    state_dir: Path = field(default_factory=_state_dir, metadata={"env_only": True})
+    vault_path: Path | None = field(
+        default=None, metadata={"help": "Encrypted vault file (default: <config_dir>/vault.json)."}
+    )
+    vault_key_file: Path | None = field(
+        default=None,
+        metadata={"help": "Vault key file, mode 0600 (default: <state_dir>/vault.key)."},
+    )
+
+    # Database.
+    database_url: str | None = field(
+        default=None,
+        metadata={
+            "secret_url": True,
+            "help": "Admin DSN of an existing PostgreSQL server; unset means the embedded server.",
+        },
+    )
+    database_name: str = field(
+        default="spotify_elt", metadata={"help": "Database created on the embedded server."}
+    )
+
+    # Spotify.
+    accounts_url: str = field(
+        default=SPOTIFY_ACCOUNTS_URL, metadata={"help": "Base URL of the accounts service."}
+    )
+    api_url: str = field(default=SPOTIFY_API_URL, metadata={"help": "Base URL of the Web API."})
+    client_id: str | None = field(
+        default=None, metadata={"help": "Spotify app client id (the secret is in the vault)."}
+    )
+    redirect_uri: str = field(
+        default="http://127.0.0.1:8888/callback",
+        metadata={"help": "Redirect URI registered for the app (a loopback IP literal)."},
+    )
+    scopes: tuple[str, ...] = field(
+        default=DEFAULT_SCOPES, metadata={"help": "OAuth scopes asked for at login."}
+    )
+
+    # Application.
+    log_level: str = field(default="INFO", metadata={"help": "Python logging level."})
+
+    @property
+    def config_file(self) -> Path:
+        return config_file_path(self.config_dir)
+
+    @property
+    def effective_vault_path(self) -> Path:
+        return self.vault_path or self.config_dir / "vault.json"
+
+    @property
+    def effective_vault_key_file(self) -> Path:
+        return self.vault_key_file or self.state_dir / "vault.key"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    def redacted(self) -> dict[str, Any]:
+        """Every field with its effective value, secrets redacted, ready to print."""
+        shown: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret_url") and value:
+                value = redact_url(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            shown[f.name] = value
+        shown["vault_path"] = str(self.effective_vault_path)
+        shown["vault_key_file"] = str(self.effective_vault_key_file)
+        return shown
+
+
+def redact_url(url: str) -> str:
+    """Replace the password of a URL (DSN) by asterisks; keep everything else readable."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{userinfo}:{REDACTED}@{netloc[1]}"))
+
+
+def config_file_path(config_dir: Path | None = None) -> Path:
+    explicit = os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    return (config_dir or _config_dir()) / "config.toml"
+
+
+def _coerce(name: str, annotation: Any, raw: Any, origin: str) -> Any:
+    """Turn a raw value (string from the environment, or a TOML value) into the field's type."""
+    hint = annotation
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if raw is None or (isinstance(raw, str) and raw == ""):
+            return None
+        hint = non_none[0]
+    try:
+        if hint is Path:
+            if not isinstance(raw, str):
+                raise TypeError
+            return Path(raw).expanduser()
+        if hint is bool:
+            if isinstance(raw, bool):
+                return raw
+            lowered = str(raw).strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError
+        if hint is int:
+            if isinstance(raw, bool):
+                raise TypeError
+            return int(raw)
+        if hint is float:
+            if isinstance(raw, bool):
+                raise TypeError
+            return float(raw)
+        if typing.get_origin(hint) is tuple:
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if hint is str:
+            if not isinstance(raw, str):
+                raise TypeError
+            return raw
+    except (TypeError, ValueError):
+        pass
+    else:
+        raise AssertionError(f"unsupported settings type for {name}: {hint!r}")
+    raise ConfigError(f"{origin}: {name} must be {_describe(hint)}, got {raw!r}.")
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        return "a list of strings (comma-separated in an environment variable)"
+    return {
+        Path: "a path",
+        bool: "true or false",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+    }.get(hint, str(hint))
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"The config file {path} is not valid TOML ({exc}).") from None
+    except OSError as exc:
+        raise ConfigError(f"The config file {path} cannot be read ({exc.strerror}).") from None
+    return data
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the effective :class:`Settings` from defaults, the config file and the environment."""
+    env = os.environ if environ is None else environ
+    hints = typing.get_type_hints(Settings)
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {}
+
+    base = Settings()
+    path = config_file_path(base.config_dir)
+    file_values = _read_file(path)
+    for key, raw in file_values.items():
+        if key not in fields:
+            known = ", ".join(sorted(n for n, f in fields.items() if not f.metadata.get("env_only")))
+            raise ConfigError(f"The config file {path} has an unknown key {key!r}; known: {known}.")
+        if fields[key].metadata.get("env_only"):
+            raise ConfigError(
+                f"The config file {path} cannot set {key!r}; use {ENV_PREFIX}{key.upper()}."
+            )
+        values[key] = _coerce(key, hints[key], raw, f"The config file {path}")
+
+    for name in fields:
+        env_name = f"{ENV_PREFIX}{name.upper()}"
+        if env_name in env:
+            values[name] = _coerce(name, hints[name], env[env_name], f"The variable {env_name}")
+
+    values.update(overrides)
+    return Settings(**values)
+
+
+def settings_help() -> list[tuple[str, str, str]]:
+    """(key, environment variable, help) for every configurable field, for docs and ``--help``."""
+    return [
+        (f.name, f"{ENV_PREFIX}{f.name.upper()}", str(f.metadata.get("help", "")))
+        for f in dataclasses.fields(Settings)
+    ]
