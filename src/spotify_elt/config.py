@@ -48,7 +48,8 @@ DEFAULT_SCOPES = (
 
 
 def _config_dir() -> Path:
-    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME))
+    configured = os.environ.get(f"{ENV_PREFIX}CONFIG_DIR")
+    return Path(configured or platformdirs.user_config_dir(APP_NAME))
 
 
 def _data_dir() -> Path:
@@ -63,7 +64,7 @@ def _state_dir() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """The effective configuration. Field names are the config-file keys; env vars upper-case them."""
+    """The effective configuration: field names are the config-file keys (env: upper-cased)."""
 
     # Where things live.
     config_dir: Path = field(default_factory=_config_dir, metadata={"env_only": True})
@@ -103,6 +104,39 @@ class Settings:
     )
     scopes: tuple[str, ...] = field(
         default=DEFAULT_SCOPES, metadata={"help": "OAuth scopes asked for at login."}
+    )
+
+    # Extraction.
+    api_mode: str = field(
+        default="auto",
+        metadata={
+            "help": "auto | development | extended: batch catalog endpoints need extended quota "
+            "(auto tries them and falls back on a 403).",
+            "choices": ("auto", "development", "extended"),
+        },
+    )
+    rate_budget: int = field(
+        default=90, metadata={"help": "Most requests the extractor sends in any rate window."}
+    )
+    rate_window_seconds: float = field(
+        default=30.0, metadata={"help": "The rolling window Spotify counts requests over."}
+    )
+    catalog_refresh_days: float = field(
+        default=30.0,
+        metadata={"help": "Catalog objects older than this in bronze are fetched again."},
+    )
+    seed_artist_ids: tuple[str, ...] = field(
+        default=(), metadata={"help": "Artist ids whose albums are loaded into the catalog."}
+    )
+    search_queries: tuple[str, ...] = field(
+        default=(), metadata={"help": "Search queries whose results are loaded into the catalog."}
+    )
+    search_pages: int = field(
+        default=1, metadata={"help": "Pages (10 items each) read per search query."}
+    )
+    time_ranges: tuple[str, ...] = field(
+        default=("short_term", "medium_term", "long_term"),
+        metadata={"help": "Top-list time ranges snapshotted on each run."},
     )
 
     # Application.
@@ -240,7 +274,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     file_values = _read_file(path)
     for key, raw in file_values.items():
         if key not in fields:
-            known = ", ".join(sorted(n for n, f in fields.items() if not f.metadata.get("env_only")))
+            known = ", ".join(
+                sorted(n for n, f in fields.items() if not f.metadata.get("env_only"))
+            )
             raise ConfigError(f"The config file {path} has an unknown key {key!r}; known: {known}.")
         if fields[key].metadata.get("env_only"):
             raise ConfigError(
@@ -254,6 +290,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             values[name] = _coerce(name, hints[name], env[env_name], f"The variable {env_name}")
 
     values.update(overrides)
+    for name, value in values.items():
+        choices = fields[name].metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+        if hints[name] in (int, float) and value < 0:
+            raise ConfigError(f"{name} must not be negative, got {value!r}.")
     return Settings(**values)
 
 
