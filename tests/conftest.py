@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,17 +28,31 @@ EXTERNAL_URL = os.environ.get("SPOTIFY_ELT_TEST_DATABASE_URL") or os.environ.get
 BACKENDS = ["embedded"] + (["external"] if EXTERNAL_URL else [])
 
 
+def outside_pytest_tmp(prefix: str) -> Path:
+    """A fresh directory that is not under pytest's basetemp.
+
+    pgserver runs PostgreSQL as another OS user (when root) that must traverse every parent of
+    its data directory, while every pytest session (a concurrent one, too) resets
+    /tmp/pytest-of-<user> to mode 0700. Embedded servers of the tests therefore live elsewhere.
+    """
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own config, data and state directories, and no inherited settings."""
     for name in list(os.environ):
         if name.startswith("SPOTIFY_ELT_"):
             monkeypatch.delenv(name)
     home = tmp_path / "home"
+    data = outside_pytest_tmp("spotify-elt-test-data-")
     monkeypatch.setenv("SPOTIFY_ELT_CONFIG_DIR", str(home / "config"))
-    monkeypatch.setenv("SPOTIFY_ELT_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("SPOTIFY_ELT_DATA_DIR", str(data))
     monkeypatch.setenv("SPOTIFY_ELT_STATE_DIR", str(home / "state"))
-    return home
+    yield home
+    if (data / "pgdata").exists():
+        EmbeddedPostgres(data / "pgdata").down()
+    shutil.rmtree(data, ignore_errors=True)
 
 
 @dataclass
@@ -62,11 +78,13 @@ def with_credentials_keep(url: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata", database="spotify_elt")
+def embedded_server() -> Iterator[EmbeddedPostgres]:
+    root = outside_pytest_tmp("spotify-elt-test-pg-")
+    server = EmbeddedPostgres(root / "pgdata", database="spotify_elt")
     server.up()
     yield server
     server.down()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

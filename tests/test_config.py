@@ -26,7 +26,8 @@ def test_defaults(isolated_env: Path) -> None:
     assert settings.effective_vault_path == isolated_env / "config" / "vault.json"
     # The key is kept apart from the vault and from the embedded database's data.
     assert settings.effective_vault_key_file == isolated_env / "state" / "vault.key"
-    assert settings.embedded_pgdata == isolated_env / "data" / "pgdata"
+    assert settings.embedded_pgdata == settings.data_dir / "pgdata"
+    assert settings.data_dir.name.startswith("spotify-elt-test-data-")
 
 
 def test_env_overrides_file_overrides_defaults(

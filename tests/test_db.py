@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import psycopg
 import pytest
 from conftest import PgServer
@@ -119,8 +117,8 @@ def test_reader_selects_gold_only_including_later_tables(
     _refused(urls.reader, "DELETE FROM gold.later")
 
 
-def test_embedded_server_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
-    server = EmbeddedPostgres(tmp_path / "pgdata", database="keep")
+def test_embedded_server_is_idempotent_and_keeps_data() -> None:
+    server = EmbeddedPostgres(load_settings().embedded_pgdata, database="keep")
     try:
         url = server.up()
         pid = server._info().pid  # type: ignore[union-attr]

@@ -246,6 +246,11 @@ class EmbeddedPostgres:
         try:
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user, timeout=60)
         except Exception as exc:
+            # pg_ctl also fails when the server went away on its own meanwhile: that is stopped.
+            for _ in range(50):
+                if self._info() is None:
+                    return True
+                time.sleep(0.1)
             raise DatabaseError(
                 f"The embedded PostgreSQL in {self.pgdata} did not stop ({type(exc).__name__})."
             ) from None
