@@ -121,6 +121,12 @@ class Settings:
     rate_window_seconds: float = field(
         default=30.0, metadata={"help": "The rolling window Spotify counts requests over."}
     )
+    max_retries: int = field(
+        default=5, metadata={"help": "Retries of a request after a 5xx, timeout or bad body."}
+    )
+    backoff_seconds: float = field(
+        default=0.5, metadata={"help": "First backoff delay; it doubles per retry (with jitter)."}
+    )
     catalog_refresh_days: float = field(
         default=30.0,
         metadata={"help": "Catalog objects older than this in bronze are fetched again."},
