@@ -275,8 +275,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     values: dict[str, Any] = {}
 
-    base = Settings()
-    path = config_file_path(base.config_dir)
+    config_dir = overrides.get("config_dir") or Settings().config_dir
+    path = config_file_path(Path(config_dir))
     file_values = _read_file(path)
     for key, raw in file_values.items():
         if key not in fields:
