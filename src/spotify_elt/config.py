@@ -184,7 +184,7 @@ class Settings:
 def redact_url(url: str) -> str:
     """Replace the password of a URL (DSN) by asterisks; keep everything else readable."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.password:
         return url
     netloc = parts.netloc.rsplit("@", 1)
     userinfo = netloc[0].split(":", 1)[0]

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
     from .vault import Vault
 
 log = logging.getLogger(__name__)
+
+# pgserver asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR (servers,
+# containers) that warns and falls back to /tmp, which is fine.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
 # pgserver logs every pg_ctl call at INFO, including from its atexit hook: keep it for failures.
 logging.getLogger("pgserver").setLevel(logging.WARNING)
 

@@ -267,9 +267,9 @@ def _rows_loaded(pipeline: Any, load_ids: list[str]) -> Counter[str]:
     return counts
 
 
-def make_pipeline(settings: Settings, loader_url: str) -> Any:
+def make_pipeline(settings: Settings, loader_url: str, name: str = PIPELINE_NAME) -> Any:
     return dlt.pipeline(  # type: ignore[call-overload]
-        pipeline_name=PIPELINE_NAME,
+        pipeline_name=name,
         destination=dlt.destinations.postgres(credentials=dlt_credentials(loader_url)),
         dataset_name=DATASET,
         pipelines_dir=str(Path(settings.data_dir) / "dlt"),
@@ -288,6 +288,7 @@ def run_extract(
     wait_for_lock: bool = False,
     on_request: Callable[[str, int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    pipeline_name: str = PIPELINE_NAME,
 ) -> ExtractSummary:
     """Extract into bronze as the loader role; returns the run's summary.
 
@@ -303,7 +304,7 @@ def run_extract(
     counters = ExtractCounters()
     try:
         with extract_lock(urls.loader, wait=wait_for_lock):
-            pipeline = make_pipeline(settings, urls.loader)
+            pipeline = make_pipeline(settings, urls.loader, pipeline_name)
             if user_data:
                 if not credentials.refresh_token:
                     counters.warn(

@@ -6,6 +6,7 @@ import click
 
 from ..config import load_settings, redact_url
 from ..db import LAYERS, ROLES, DatabaseTarget, check_initialised, init_database
+from ..errors import DatabaseError
 
 
 @click.group()
@@ -39,6 +40,13 @@ def status() -> None:
         click.echo(f"detail:  {state.detail}")
     if not state.running:
         raise click.exceptions.Exit(1)
+    from ..db import connect as _connect
+
+    try:
+        _connect(target.admin_url()).close()
+    except DatabaseError as exc:
+        click.echo(f"initialised: no ({exc})")
+        raise click.exceptions.Exit(1) from None
     missing = check_initialised(target.admin_url())
     click.echo("initialised: " + ("yes" if not missing else "no, missing " + ", ".join(missing)))
 

@@ -1,0 +1,119 @@
+"""The embedded default's Spotify: the project's emulator, run as a child process.
+
+On a fresh machine nobody has a Spotify app yet, so ``spotify-elt run`` serves the Web API from
+the local emulator (``spotify-elt emulator serve``) with a live clock starting now, logs in to it
+headlessly (it consents at once) and extracts from it exactly as from Spotify. Application code
+never imports the emulator: it starts the same CLI command a user would.
+
+The demo keeps its data apart from a real account's: its own database on the embedded server,
+its own dlt pipeline, and its own vault entries (prefix ``emulator.``). The emulator's client
+secret is generated once and kept in the vault, like a real one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import requests
+
+from .config import Settings
+from .errors import UserError
+from .extraction import Credentials, credentials_from_vault, secret_names
+from .login import login
+from .vault import Vault
+
+log = logging.getLogger(__name__)
+
+PREFIX = "emulator."
+CLIENT_ID = "spotify-elt-demo"
+DATABASE = "spotify_elt_demo"
+PIPELINE = "spotify_elt_bronze_demo"
+SEED = 42
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def emulator_process(vault: Vault, *, seed: int = SEED) -> Iterator[str]:
+    """Run ``spotify-elt emulator serve`` on a free port; yield its base URL."""
+    secret_name, _ = secret_names(PREFIX)
+    secret = vault.get(secret_name)
+    if not secret:
+        secret = secrets.token_urlsafe(32)
+        vault.set(secret_name, secret)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, SPOTIFY_ELT_EMULATOR_CLIENT_SECRET=secret)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    command = [
+        sys.executable, "-m", "spotify_elt", "emulator", "serve",
+        "--port", str(port), "--seed", str(seed), "--client-id", CLIENT_ID,
+        "--redirect-uri", "http://127.0.0.1/callback",
+        "--clock-start", now, "--realtime-clock",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                err = (proc.stderr.read() if proc.stderr else "").strip().splitlines()
+                raise UserError(
+                    f"The local Spotify emulator did not start: {err[-1] if err else 'no output'}."
+                )
+            try:
+                if requests.get(f"{base}/_emulator/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise UserError("The local Spotify emulator did not answer within 30 s.")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def demo_settings(settings: Settings, base_url: str) -> Settings:
+    """The configuration pointed at the emulator, with the demo's own database."""
+    return dataclasses.replace(
+        settings,
+        accounts_url=base_url,
+        api_url=f"{base_url}/v1",
+        client_id=CLIENT_ID,
+        redirect_uri=f"http://127.0.0.1:{_free_port()}/callback",
+        database_name=DATABASE if not settings.database_url else settings.database_name,
+        rate_budget=max(settings.rate_budget, 1000),
+    )
+
+
+def demo_credentials(settings: Settings, vault: Vault) -> Credentials:
+    """Log in to the emulator (it consents at once) and return the demo's credentials."""
+    login(
+        settings,
+        vault,
+        client_id=CLIENT_ID,
+        show_url=lambda url: None,
+        open_browser=lambda url: requests.get(url, timeout=30),
+        prefix=PREFIX,
+    )
+    return credentials_from_vault(settings, vault, client_id=CLIENT_ID, prefix=PREFIX)

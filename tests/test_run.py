@@ -1,0 +1,43 @@
+"""README's main command on a fresh machine: `spotify-elt run` on the embedded default."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import psycopg
+
+from spotify_elt.config import load_settings
+from spotify_elt.db import EmbeddedPostgres
+
+
+def test_run_on_the_embedded_default_extracts_from_the_emulator() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "spotify_elt", "run", "--quiet"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "[1/4] database 'spotify_elt_demo' (embedded) is up and initialised" in out
+    assert "[2/4] extracting from the local Spotify emulator into bronze" in out
+    assert "Rows loaded into bronze" in out
+    settings = load_settings()
+    assert settings.effective_vault_path.exists()
+    server = EmbeddedPostgres(settings.embedded_pgdata, "spotify_elt_demo")
+    with psycopg.connect(server.admin_url()) as conn:
+        plays = conn.execute("SELECT count(*) FROM bronze.recently_played").fetchone()
+        artists = conn.execute("SELECT count(*) FROM bronze.artists").fetchone()
+    assert plays and plays[0] == 50
+    assert artists and artists[0] > 0
+    # The client secret and refresh token of the demo are in the vault, not on screen.
+    from spotify_elt.vault import Vault
+
+    vault = Vault.from_settings(settings)
+    for name in ("emulator.spotify_client_secret", "emulator.spotify_refresh_token"):
+        value = vault.get(name)
+        assert value
+        assert value not in proc.stdout + proc.stderr
