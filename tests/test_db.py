@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from conftest import PgServer
+from stack_support import PgServer
 
 from spotify_elt.cli import main
 from spotify_elt.config import load_settings

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import REDIRECT_URI, EmulatorClient, pkce_pair
+from emulator_support import REDIRECT_URI, EmulatorClient, pkce_pair
 
 from extract.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorServer
 

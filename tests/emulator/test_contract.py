@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import EmulatorClient
+from emulator_support import EmulatorClient
 
 from extract.emulator import ALL_SCOPES
 

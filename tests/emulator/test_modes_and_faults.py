@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import EmulatorClient
+from emulator_support import EmulatorClient
 
 from extract.emulator import EmulatorServer
 

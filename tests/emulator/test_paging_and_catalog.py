@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from conftest import EmulatorClient
+from emulator_support import EmulatorClient
 
 from extract.emulator import EmulatorConfig, EmulatorServer, EmulatorState, IdCodec, Kind
 from extract.emulator.catalog import TRACK_SLOTS_PER_ALBUM
