@@ -435,3 +435,21 @@ def test_cli_extract_without_client_id(capsys: pytest.CaptureFixture[str]) -> No
 def test_dlt_pipeline_dir_is_per_user(stack: SpotifyStack) -> None:
     stack.extract()
     assert (Path(stack.settings.data_dir) / "dlt" / "spotify_elt_bronze").is_dir()
+
+
+def test_access_tokens_are_renewed_before_they_expire() -> None:
+    from extract.spotify.client import ClientCredentialsToken
+
+    config = EmulatorConfig(**SMALL_LIBRARY, token_ttl=90)  # type: ignore[arg-type]
+    with EmulatorServer(config) as emu:
+        source = ClientCredentialsToken(
+            requests.Session(),
+            f"{emu.accounts_url}/api/token",
+            config.client_id,
+            config.client_secret,
+        )
+        first = source.token()
+        assert source.token() == first  # cached while far from expiry
+        source.renew_margin = 100  # now within the margin: renewed before use
+        assert source.token() != first
+        assert source.refreshes == 2
