@@ -238,54 +238,47 @@ def spotify_user_source(
         columns=top_columns,
     )
 
-    @dlt.resource(
-        name="saved_tracks",
-        primary_key="track_id",
-        write_disposition="replace",
-        columns=COMMON_COLUMNS,
-    )
-    def saved_tracks() -> Iterator[list[dict[str, Any]]]:
-        endpoint = "/me/tracks"
-        for page in client.paginate(endpoint, {"limit": SAVED_LIMIT}, auth="user"):
-            requested_at = _now()
-            yield [
-                _row(item, endpoint, requested_at, track_id=(item.get("track") or {}).get("id"))
-                for item in page.get("items") or []
-                if (item.get("track") or {}).get("id")
-            ]
+    def _library(
+        name: str,
+        endpoint: str,
+        key: str,
+        object_of: Callable[[JSON], JSON | None],
+        params: dict[str, Any],
+        page_key: str | None = None,
+    ) -> DltResource:
+        """A list the user keeps (saved tracks, ...): its current state, replaced each run."""
 
-    @dlt.resource(
-        name="saved_albums",
-        primary_key="album_id",
-        write_disposition="replace",
-        columns=COMMON_COLUMNS,
-    )
-    def saved_albums() -> Iterator[list[dict[str, Any]]]:
-        endpoint = "/me/albums"
-        for page in client.paginate(endpoint, {"limit": SAVED_LIMIT}, auth="user"):
-            requested_at = _now()
-            yield [
-                _row(item, endpoint, requested_at, album_id=(item.get("album") or {}).get("id"))
-                for item in page.get("items") or []
-                if (item.get("album") or {}).get("id")
-            ]
+        def items() -> Iterator[list[dict[str, Any]]]:
+            for page in client.paginate(endpoint, params, auth="user", key=page_key):
+                requested_at = _now()
+                rows = []
+                for item in page.get("items") or []:
+                    obj = object_of(item) if item else None
+                    if obj and obj.get("id"):
+                        rows.append(_row(item, endpoint, requested_at, **{key: obj["id"]}))
+                yield rows
 
-    @dlt.resource(
-        name="followed_artists",
-        primary_key="artist_id",
-        write_disposition="replace",
-        columns=COMMON_COLUMNS,
+        return dlt.resource(
+            items, name=name, primary_key=key, write_disposition="replace", columns=COMMON_COLUMNS
+        )
+
+    saved_tracks = _library(
+        "saved_tracks", "/me/tracks", "track_id", lambda i: i.get("track"), {"limit": SAVED_LIMIT}
     )
-    def followed_artists() -> Iterator[list[dict[str, Any]]]:
-        endpoint = "/me/following"
-        for page in client.paginate(
-            endpoint, {"type": "artist", "limit": FOLLOWING_LIMIT}, auth="user", key="artists"
-        ):
-            requested_at = _now()
-            yield [
-                _row(obj, endpoint, requested_at, artist_id=obj.get("id"))
-                for obj in page.get("items") or []
-            ]
+    saved_albums = _library(
+        "saved_albums", "/me/albums", "album_id", lambda i: i.get("album"), {"limit": SAVED_LIMIT}
+    )
+    followed_artists = _library(
+        "followed_artists",
+        "/me/following",
+        "artist_id",
+        lambda i: i,
+        {"type": "artist", "limit": FOLLOWING_LIMIT},
+        page_key="artists",
+    )
+    playlists = _library(
+        "playlists", "/me/playlists", "playlist_id", lambda i: i, {"limit": PLAYLISTS_LIMIT}
+    )
 
     me: dict[str, Any] = {}
 
@@ -293,22 +286,6 @@ def spotify_user_source(
         if not me:
             me.update(client.get("/me", auth="user"))
         return me
-
-    @dlt.resource(
-        name="playlists",
-        primary_key="playlist_id",
-        write_disposition="replace",
-        columns=COMMON_COLUMNS,
-    )
-    def playlists() -> Iterator[list[dict[str, Any]]]:
-        endpoint = "/me/playlists"
-        for page in client.paginate(endpoint, {"limit": PLAYLISTS_LIMIT}, auth="user"):
-            requested_at = _now()
-            yield [
-                _row(obj, endpoint, requested_at, playlist_id=obj.get("id"))
-                for obj in page.get("items") or []
-                if obj and obj.get("id")
-            ]
 
     @dlt.transformer(
         data_from=playlists,
