@@ -18,14 +18,16 @@ from psycopg import sql
 
 from extract.emulator import EmulatorServer
 from spotify_elt.config import Settings, load_settings
-from spotify_elt.db import with_credentials
+from spotify_elt.db import ROLES, with_credentials
 from spotify_elt.extraction import (
     Credentials,
     ExtractSummary,
     credentials_from_vault,
     run_extract,
 )
-from spotify_elt.vault import CLIENT_SECRET, Vault
+from spotify_elt.vault import CLIENT_SECRET, Vault, db_password_name
+
+ROLE_PASSWORDS = {role: secrets.token_urlsafe(24) for role in ROLES}
 
 
 def outside_pytest_tmp(prefix: str) -> Path:
@@ -151,6 +153,10 @@ def make_stack(
     vault = Vault.from_settings(settings)
     vault.init()
     vault.set(CLIENT_SECRET, emulator.state.config.client_secret)
+    # Roles are cluster-wide while every stack has its own vault: all stacks of a test session
+    # share one set of role passwords, so that initialising one stack never locks out another.
+    for role, password in ROLE_PASSWORDS.items():
+        vault.set(db_password_name(role), password)
     init_database(admin_url, vault)
     if login:
         do_login(
