@@ -25,14 +25,26 @@ def test_run_on_the_embedded_default_extracts_from_the_emulator() -> None:
     assert "[1/4] database 'spotify_elt_demo' (embedded) is up and initialised" in out
     assert "[2/4] extracting from the local Spotify emulator into bronze" in out
     assert "Rows loaded into bronze" in out
+    assert "[3/4] building silver and gold with dbt" in out
+    assert "[4/4] rendering the listening report from gold" in out
+    report = next(line.split("report: ", 1)[1] for line in out.splitlines() if "report: " in line)
+    assert report.endswith("report.html")
+    charts = [line.split("chart:  ", 1)[1] for line in out.splitlines() if "chart:  " in line]
+    assert len(charts) == 8
+    from pathlib import Path
+
+    assert Path(report).is_file()
+    assert all(Path(c).stat().st_size > 10_000 for c in charts)
     settings = load_settings()
     assert settings.effective_vault_path.exists()
     server = EmbeddedPostgres(settings.embedded_pgdata, "spotify_elt_demo")
     with psycopg.connect(server.admin_url()) as conn:
         plays = conn.execute("SELECT count(*) FROM bronze.recently_played").fetchone()
         artists = conn.execute("SELECT count(*) FROM bronze.artists").fetchone()
+        gold_plays = conn.execute("SELECT count(*) FROM gold.fct_plays").fetchone()
     assert plays and plays[0] == 50
     assert artists and artists[0] > 0
+    assert gold_plays and gold_plays[0] >= 50
     # The client secret and refresh token of the demo are in the vault, not on screen.
     from spotify_elt.vault import Vault
 

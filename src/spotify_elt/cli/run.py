@@ -25,16 +25,21 @@ if TYPE_CHECKING:
     "client id is configured, else the emulator.",
 )
 @click.option("--quiet", is_flag=True, help="No live progress display.")
-def run(use_emulator: bool | None, quiet: bool) -> None:
-    """Run the whole job: database, extract into bronze, then the later steps.
+@click.option(
+    "--report/--no-report", "with_report", default=True, help="Render the report at the end."
+)
+def run(use_emulator: bool | None, quiet: bool, with_report: bool) -> None:
+    """Run the whole job: database, extract, transform, report.
 
     On a fresh machine this uses the embedded defaults: a project-managed PostgreSQL and the
     local Spotify emulator (its data goes to its own database, spotify_elt_demo). With a client id
     configured and `spotify-elt auth login` done, it extracts your own Spotify data.
+
+    \b
     1. start the database, create schemas and least-privilege roles;
     2. extract into bronze (spotify_loader role);
-    3. dbt build silver and gold (issue 5);
-    4. report and catalog (issues 6 and 7).
+    3. dbt build silver and gold, with their tests (spotify_transformer role);
+    4. render the listening report from gold (spotify_reader role).
     """
     settings = load_settings()
     vault = Vault.from_settings(settings)
@@ -60,8 +65,23 @@ def run(use_emulator: bool | None, quiet: bool) -> None:
             quiet=quiet,
         )
         print_summary(summary)
-    click.echo("[3/4] transform: not built yet (issue 5) - will build silver and gold with dbt")
-    click.echo("[4/4] report and catalog: not built yet (issues 6, 7)")
+
+        from ..transform import run_transform
+
+        click.echo("[3/4] building silver and gold with dbt")
+        result = run_transform(job_settings, vault, quiet=True)
+        click.echo(f"      {result.summary()}")
+
+        if with_report:
+            from ..report import render_report
+
+            click.echo("[4/4] rendering the listening report from gold")
+            report = render_report(job_settings, vault)
+            click.echo(f"      report: {report.html}")
+            for chart in report.charts:
+                click.echo(f"      chart:  {chart}")
+        else:
+            click.echo("[4/4] report skipped (--no-report)")
 
 
 @contextlib.contextmanager
