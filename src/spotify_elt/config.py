@@ -145,6 +145,16 @@ class Settings:
         metadata={"help": "Top-list time ranges snapshotted on each run."},
     )
 
+    # History import (`spotify-elt import-history`).
+    history_pii: str = field(
+        default="drop",
+        metadata={
+            "help": "drop | hash: IP addresses, user agents and the username of a privacy "
+            "export are dropped, or kept as a salted hash (the salt lives in the vault).",
+            "choices": ("drop", "hash"),
+        },
+    )
+
     # Application.
     log_level: str = field(default="INFO", metadata={"help": "Python logging level."})
 
