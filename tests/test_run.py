@@ -24,6 +24,7 @@ def test_run_on_the_embedded_default_extracts_from_the_emulator() -> None:
     out = proc.stdout
     assert "[1/4] database 'spotify_elt_demo' (embedded) is up and initialised" in out
     assert "[2/4] extracting from the local Spotify emulator into bronze" in out
+    assert "[2/4] imported a generated privacy export" in out
     assert "Rows loaded into bronze" in out
     assert "[3/4] building silver and gold with dbt" in out
     assert "[4/4] rendering the listening report from gold" in out
@@ -42,6 +43,24 @@ def test_run_on_the_embedded_default_extracts_from_the_emulator() -> None:
         plays = conn.execute("SELECT count(*) FROM bronze.recently_played").fetchone()
         artists = conn.execute("SELECT count(*) FROM bronze.artists").fetchone()
         gold_plays = conn.execute("SELECT count(*) FROM gold.fct_plays").fetchone()
+        history = conn.execute("SELECT count(*) FROM bronze.streaming_history").fetchone()
+        # A full track object anywhere in bronze: fetched by the catalog step, or embedded in
+        # the user's data (a play, a saved track, a top list, a playlist entry).
+        unenriched = conn.execute(
+            "WITH full_tracks AS ("
+            " SELECT track_id AS id FROM bronze.tracks"
+            " UNION SELECT payload->'track'->>'id' FROM bronze.recently_played"
+            " UNION SELECT payload->'track'->>'id' FROM bronze.saved_tracks"
+            " UNION SELECT track_id FROM bronze.top_tracks"
+            " UNION SELECT coalesce(payload->'item', payload->'track')->>'id'"
+            " FROM bronze.playlist_items)"
+            " SELECT count(DISTINCT h.track_id) FROM bronze.streaming_history h"
+            " WHERE h.kind = 'track' AND h.track_id NOT IN (SELECT id FROM full_tracks"
+            " WHERE id IS NOT NULL)"
+        ).fetchone()
+    assert history and history[0] > 500
+    # Tracks named only by the export were enriched through the catalog step.
+    assert unenriched == (0,)
     assert plays and plays[0] == 50
     assert artists and artists[0] > 0
     assert gold_plays and gold_plays[0] >= 50

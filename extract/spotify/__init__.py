@@ -97,6 +97,9 @@ class CatalogWork:
     track_ids: Sequence[str] = ()
     seed_artist_ids: Sequence[str] = ()  # their albums are listed, then fetched
     search_queries: Sequence[str] = ()
+    # Ids with a fresh full object already in bronze: never fetched, even when a track or an
+    # album fetched in this run names them.
+    known_ids: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -409,7 +412,7 @@ def spotify_catalog_source(
 
     def _add(kind: str, ids: Iterable[str | None]) -> None:
         for object_id in ids:
-            if object_id:
+            if object_id and object_id not in work.known_ids:
                 discovered[kind][object_id] = None
 
     _add("artists", work.artist_ids)
@@ -454,21 +457,22 @@ def spotify_catalog_source(
 
     @dlt.resource(name="catalog", max_table_nesting=0)
     def catalog() -> Iterator[Any]:
-        """Albums (and their tracks), then tracks, then every artist they name, in that order.
+        """Tracks, then albums (and their tracks), then every artist they name, in that order.
 
-        One resource rather than four so that artists come last: the albums and tracks fetched
-        in this run add the ids of their artists, which must be fetched in the same run.
+        One resource rather than four so that the order holds: the tracks fetched in this run
+        name albums and artists, and the albums name artists, which must come in the same run.
         """
         _discover()
+        for obj, endpoint in fetcher.fetch("tracks", list(discovered["tracks"])):
+            _add("albums", [(obj.get("album") or {}).get("id")])
+            _add("artists", (a.get("id") for a in obj.get("artists") or []))
+            yield _rows("tracks", [_row(obj, endpoint, _now(), track_id=obj.get("id"))])
         for obj, endpoint in fetcher.fetch("albums", list(discovered["albums"])):
             requested_at = _now()
             album_id = obj["id"]
             _add("artists", (a.get("id") for a in obj.get("artists") or []))
             yield _rows("albums", [_row(obj, endpoint, requested_at, album_id=album_id)])
             yield _rows("album_tracks", list(_album_tracks(obj, endpoint, requested_at)))
-        for obj, endpoint in fetcher.fetch("tracks", list(discovered["tracks"])):
-            _add("artists", (a.get("id") for a in obj.get("artists") or []))
-            yield _rows("tracks", [_row(obj, endpoint, _now(), track_id=obj.get("id"))])
         for obj, endpoint in fetcher.fetch("artists", list(discovered["artists"])):
             yield _rows("artists", [_row(obj, endpoint, _now(), artist_id=obj.get("id"))])
 

@@ -128,18 +128,23 @@ def catalog_work(
     )
     # Only tracks the user data names are fetched in full; album tracks stay simplified rows.
     track_refs = [q for q in track_refs if q.table != "album_tracks"]
+    # Plays imported from the privacy export name tracks by URI only.
+    track_refs.append(
+        _Query(
+            "streaming_history",
+            "SELECT track_id AS id FROM {t} WHERE kind = 'track' AND track_id IS NOT NULL",
+        )
+    )
 
-    tracks = _ids(conn, track_refs, tables) - _fresh_full(
-        conn, _FULL_TRACKS, tables, refresh_age, "track"
-    )
-    albums = _ids(conn, album_refs, tables) - _fresh_full(
-        conn, _FULL_ALBUMS, tables, refresh_age, "album"
-    )
-    artists = _ids(conn, artist_refs, tables) - _fresh_full(
-        conn, _FULL_ARTISTS, tables, refresh_age, "artist"
-    )
+    fresh_tracks = _fresh_full(conn, _FULL_TRACKS, tables, refresh_age, "track")
+    fresh_albums = _fresh_full(conn, _FULL_ALBUMS, tables, refresh_age, "album")
+    fresh_artists = _fresh_full(conn, _FULL_ARTISTS, tables, refresh_age, "artist")
+    tracks = _ids(conn, track_refs, tables) - fresh_tracks
+    albums = _ids(conn, album_refs, tables) - fresh_albums
+    artists = _ids(conn, artist_refs, tables) - fresh_artists
     known_seeds = _fresh_full(conn, {"artists": "payload"}, tables, refresh_age, "artist")
     return CatalogWork(
+        known_ids=frozenset(fresh_tracks | fresh_albums | fresh_artists),
         artist_ids=sorted(artists),
         album_ids=sorted(albums),
         track_ids=sorted(tracks),

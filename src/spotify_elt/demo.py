@@ -39,6 +39,9 @@ CLIENT_ID = "spotify-elt-demo"
 DATABASE = "spotify_elt_demo"
 PIPELINE = "spotify_elt_bronze_demo"
 SEED = 42
+# The first run imports a generated privacy export of this many days of the emulator's history
+# (its tracks are then enriched through the catalog step, one request each in Development Mode).
+HISTORY_DAYS = 14
 
 
 def _free_port() -> int:

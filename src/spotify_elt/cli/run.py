@@ -56,6 +56,18 @@ def run(use_emulator: bool | None, quiet: bool, with_report: bool) -> None:
         from ..extraction import run_extract
         from .extract import print_summary, run_with_progress
 
+        if use_emulator:
+            from .. import demo
+            from ..history import import_demo_history
+
+            imported = import_demo_history(
+                job_settings, vault, seed=demo.SEED, days=demo.HISTORY_DAYS
+            )
+            if imported is not None:
+                click.echo(
+                    f"[2/4] imported a generated privacy export of the emulator's last "
+                    f"{demo.HISTORY_DAYS} days: {imported.plays_added} plays (first run only)"
+                )
         where = "the local Spotify emulator" if use_emulator else job_settings.api_url
         click.echo(f"[2/4] extracting from {where} into bronze")
         summary = run_with_progress(
