@@ -28,6 +28,10 @@ from stack_support import (
 from extract.emulator import EmulatorConfig, EmulatorServer
 from spotify_elt.db import EmbeddedPostgres
 
+# Fixtures of the dbt suites (session-scoped builds shared by several modules).
+pytest.register_assert_rewrite("dbt_support")
+pytest_plugins = ["dbt_support"]
+
 # Captured before any test changes the environment.
 EXTERNAL_URL = os.environ.get("SPOTIFY_ELT_TEST_DATABASE_URL") or os.environ.get(
     "SPOTIFY_ELT_DATABASE_URL"

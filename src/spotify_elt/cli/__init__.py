@@ -29,12 +29,18 @@ def _register() -> None:
     from .config import config
     from .db import db
     from .emulator import emulator
+    from .emulator_export import export_history
     from .extract import extract
+    from .history import import_history
+    from .report import report
     from .run import run
     from .secrets import secrets
+    from .transform import docs, transform
 
-    for command in (run, config, db, secrets, auth, extract, emulator):
+    emulator.add_command(export_history)
+    for command in (run, config, db, secrets, auth, extract, transform, docs, report, emulator):
         cli.add_command(command)
+    cli.add_command(import_history)
 
 
 _register()

@@ -51,8 +51,8 @@ def run(use_emulator: bool | None, quiet: bool, with_report: bool) -> None:
     with _source(settings, vault, use_emulator) as (job_settings, credentials, pipeline):
         target = DatabaseTarget(job_settings)
         admin = target.up()
-        report = init_database(admin, vault)
-        click.echo(f"[1/4] database {report.database!r} ({target.kind}) is up and initialised")
+        init = init_database(admin, vault)
+        click.echo(f"[1/4] database {init.database!r} ({target.kind}) is up and initialised")
         from ..extraction import run_extract
         from .extract import print_summary, run_with_progress
 
