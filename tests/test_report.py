@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import numpy as np
@@ -14,7 +16,6 @@ from matplotlib import image as mpimg
 from stack_support import PgServer, SpotifyStack, outside_pytest_tmp
 
 from spotify_elt.report import Report, ReportError, notebook_path, render_report
-from spotify_elt.transform import run_transform
 
 CHARTS = {
     "listening_clock",
@@ -39,12 +40,12 @@ def assert_real_image(path: Path, min_size: tuple[int, int] = (400, 250)) -> np.
 
 
 @pytest.fixture(scope="module")
-def gold_report(bronze_stack: SpotifyStack) -> Report:
-    target = outside_pytest_tmp("spotify-elt-report-dbt-")
-    run_transform(bronze_stack.settings, bronze_stack.vault, target_path=target, quiet=True)
+def gold_report(dev_build: Any) -> Iterator[Report]:
+    """The report over the session's gold (built once by the dbt suites' ``dev_build``)."""
+    stack: SpotifyStack = dev_build.stack
+    assert dev_build.result.success
     out = outside_pytest_tmp("spotify-elt-report-")
-    yield render_report(bronze_stack.settings, bronze_stack.vault, out_dir=out)
-    shutil.rmtree(target, ignore_errors=True)
+    yield render_report(stack.settings, stack.vault, out_dir=out)
     shutil.rmtree(out, ignore_errors=True)
 
 
