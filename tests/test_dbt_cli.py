@@ -44,7 +44,7 @@ def test_transform_failure_is_one_sentence(dev_build: Build, fresh_db: str) -> N
     env["SPOTIFY_ELT_DATABASE_URL"] = fresh_db
     init_database(fresh_db, stack.vault)
     proc = cli(env, "transform", "--target-path", str(root / "target"))
-    assert proc.returncode == 6, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.returncode == 8, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stderr.strip() == (
         "Error: The bronze schema holds no Spotify data yet; run `spotify-elt extract` first."
     )

@@ -44,7 +44,7 @@ _BAD_STATUSES = {"error", "fail", "runtime error"}
 class TransformError(UserError):
     """dbt could not build silver and gold (a failing model or test, or no database)."""
 
-    exit_code = 6
+    exit_code = 8
 
 
 def project_dir() -> Path:
