@@ -57,7 +57,7 @@ def default_out_dir(settings: Settings) -> Path:
 
 
 def inject_parameters(nb: Any, parameters: dict[str, Any]) -> Any:
-    """Papermill's convention: a cell tagged ``injected-parameters`` after the ``parameters`` one."""
+    """Papermill's convention: an ``injected-parameters`` cell after the ``parameters`` one."""
     source = "# Parameters injected by spotify-elt report\n" + "\n".join(
         f"{name} = {value!r}" for name, value in parameters.items()
     )
