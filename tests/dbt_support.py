@@ -39,6 +39,7 @@ GOLD_TABLES = (
     "rpt_discovery_rate",
     "rpt_genre_mix_by_month",
     "rpt_listening_by_hour_weekday",
+    "rpt_listening_habits",
     "rpt_listening_sessions",
     "rpt_playlist_composition",
     "rpt_release_decade_profile",
@@ -47,6 +48,7 @@ GOLD_TABLES = (
 )
 INCREMENTAL_MODELS = (
     "stg_spotify__recently_played",
+    "stg_spotify__streaming_history",
     "stg_spotify__top_artists",
     "stg_spotify__top_tracks",
 )

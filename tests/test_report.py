@@ -26,6 +26,7 @@ CHARTS = {
     "release_decades",
     "session_lengths",
     "top_rank_history",
+    "listening_habits",
 }
 
 

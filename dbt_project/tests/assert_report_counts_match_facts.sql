@@ -38,6 +38,13 @@ discovery as (
 
 ),
 
+habits as (
+
+    select coalesce(sum(play_count), 0) as play_count
+    from {{ ref('rpt_listening_habits') }}
+
+),
+
 composition as (
 
     select coalesce(sum(entry_count), 0) as entry_count
@@ -54,17 +61,20 @@ final as (
         by_hour.play_count as by_hour_play_count,
         sessions.play_count as session_play_count,
         discovery.play_count as discovery_play_count,
+        habits.play_count as habits_play_count,
         composition.entry_count as composition_entry_count
     from plays
     cross join playlist_entries
     cross join by_hour
     cross join sessions
     cross join discovery
+    cross join habits
     cross join composition
     where
         by_hour.play_count <> plays.play_count
         or sessions.play_count <> plays.play_count
         or discovery.play_count <> plays.known_track_play_count
+        or habits.play_count <> plays.play_count
         or composition.entry_count <> playlist_entries.entry_count
 
 )

@@ -179,6 +179,8 @@ def render_page(
         data_type = types.get(name.lower()) or str(column.get("data_type") or "")
         col_tests = ", ".join(sorted(node_tests.get(name, [])))
         description = _cell(column.get("description"))
+        if (column.get("meta") or {}).get("contains_pii"):
+            description = f"**PII.** {description}"
         lines.append(f"| `{name}` | {_cell(data_type)} | {description} | {_cell(col_tests)} |")
     table_tests = sorted(node_tests.get(None, []))
     if table_tests:

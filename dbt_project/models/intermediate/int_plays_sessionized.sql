@@ -1,6 +1,7 @@
 {#-
-    Plays in time order, grouped into listening sessions: a gap of more than
-    var('session_gap_minutes') since the previous play starts a new session.
+    Plays in time order (one row per play, whichever sources recorded it), grouped into
+    listening sessions: a gap of more than var('session_gap_minutes') since the previous play
+    starts a new session.
 -#}
 with
 
@@ -10,7 +11,7 @@ plays as (
         play_id,
         played_at,
         track_id
-    from {{ ref('stg_spotify__recently_played') }}
+    from {{ ref('int_plays_deduplicated') }}
 
 ),
 
