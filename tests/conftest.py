@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 from stack_support import (
+    ROLE_PASSWORDS,
     SMALL_LIBRARY,
     PgServer,
     SpotifyStack,
@@ -37,6 +38,18 @@ EXTERNAL_URL = os.environ.get("SPOTIFY_ELT_TEST_DATABASE_URL") or os.environ.get
     "SPOTIFY_ELT_DATABASE_URL"
 )
 BACKENDS = ["embedded"] + (["external"] if EXTERNAL_URL else [])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_role_passwords() -> Iterator[None]:
+    """Every vault of the session gets the same role passwords.
+
+    Roles are cluster-wide while each test project has its own vault: with a password per vault,
+    initialising one project would lock out every other project on the same server.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("spotify_elt.db.new_role_password", lambda role: ROLE_PASSWORDS[role])
+        yield
 
 
 @pytest.fixture(autouse=True)

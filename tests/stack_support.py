@@ -25,7 +25,7 @@ from spotify_elt.extraction import (
     credentials_from_vault,
     run_extract,
 )
-from spotify_elt.vault import CLIENT_SECRET, Vault, db_password_name
+from spotify_elt.vault import CLIENT_SECRET, Vault
 
 ROLE_PASSWORDS = {role: secrets.token_urlsafe(24) for role in ROLES}
 
@@ -154,9 +154,8 @@ def make_stack(
     vault.init()
     vault.set(CLIENT_SECRET, emulator.state.config.client_secret)
     # Roles are cluster-wide while every stack has its own vault: all stacks of a test session
-    # share one set of role passwords, so that initialising one stack never locks out another.
-    for role, password in ROLE_PASSWORDS.items():
-        vault.set(db_password_name(role), password)
+    # share one set of role passwords (conftest's shared_role_passwords), so that initialising
+    # one stack never locks out another.
     init_database(admin_url, vault)
     if login:
         do_login(

@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 
 from .config import Settings, redact_url
-from .errors import DatabaseError
+from .errors import DatabaseError, UserError
 
 if TYPE_CHECKING:
     from .vault import Vault
@@ -335,6 +335,11 @@ class RoleUrls:
         return {LOADER: self.loader, TRANSFORMER: self.transformer, READER: self.reader}[role]
 
 
+def new_role_password(role: str) -> str:
+    """A fresh random password for a pipeline role."""
+    return secrets.token_urlsafe(24)
+
+
 def _role_password(vault: Vault, role: str) -> tuple[str, bool]:
     from .vault import db_password_name
 
@@ -342,7 +347,7 @@ def _role_password(vault: Vault, role: str) -> tuple[str, bool]:
     existing = vault.get(name)
     if existing:
         return existing, False
-    password = secrets.token_urlsafe(24)
+    password = new_role_password(role)
     vault.set(name, password)
     return password, True
 
@@ -450,6 +455,33 @@ def check_initialised(admin_url: str) -> list[str]:
     missing += [f"schema {s}" for s in (*LAYERS, BRONZE_STAGING) if s not in schemas]
     missing += [f"role {r}" for r in ROLES if r not in roles]
     return missing
+
+
+@contextlib.contextmanager
+def advisory_lock(url: str, key: str, *, wait: bool, busy: UserError) -> Iterator[None]:
+    """Hold a session-level advisory lock named ``key`` on the database of ``url``.
+
+    With ``wait`` block until it is free; otherwise raise ``busy`` when someone holds it. The lock
+    is released explicitly before the connection closes: a closed connection's backend releases
+    its locks only when it has noticed the close, which a quick next run could race.
+    """
+    conn = connect(url)
+    held = False
+    try:
+        if wait:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            held = True
+        else:
+            row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+            held = bool(row and row[0])
+            if not held:
+                raise busy
+        yield
+    finally:
+        if held and not conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+        conn.close()
 
 
 @contextlib.contextmanager

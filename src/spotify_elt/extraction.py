@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote, urlsplit
 import psycopg
 
 from .config import Settings
-from .db import DatabaseTarget, connect, describe_url, role_urls
+from .db import DatabaseTarget, advisory_lock, connect, describe_url, role_urls
 from .errors import UserError
 from .vault import CLIENT_SECRET, REFRESH_TOKEN, Vault
 
@@ -198,20 +198,11 @@ class ExtractSummary:
 @contextlib.contextmanager
 def extract_lock(loader_url: str, *, wait: bool) -> Iterator[None]:
     """One extraction at a time per database (a session-level advisory lock)."""
-    conn = connect(loader_url)
-    try:
-        if wait:
-            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (LOCK_KEY,))
-        else:
-            row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (LOCK_KEY,)).fetchone()
-            if not row or not row[0]:
-                raise ExtractError(
-                    "Another extraction is running on this database; wait for it to finish "
-                    "or run with --wait."
-                )
+    busy = ExtractError(
+        "Another extraction is running on this database; wait for it to finish or run with --wait."
+    )
+    with advisory_lock(loader_url, LOCK_KEY, wait=wait, busy=busy):
         yield
-    finally:
-        conn.close()
 
 
 def _spotify_error_in(exc: BaseException) -> SpotifyError | None:

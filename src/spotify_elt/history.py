@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 
 from .config import Settings
-from .db import DatabaseTarget, connect, role_urls
+from .db import DatabaseTarget, advisory_lock, connect, role_urls
 from .errors import UserError
 from .extraction import make_pipeline  # sets dlt's environment before dlt is imported
 from .vault import Vault
@@ -111,19 +111,11 @@ def pii_policy(settings: Settings, vault: Vault, mode: str | None = None) -> Pii
 @contextlib.contextmanager
 def import_lock(loader_url: str, *, wait: bool = False) -> Iterator[None]:
     """One history import at a time per database (a session-level advisory lock)."""
-    conn = connect(loader_url)
-    try:
-        if wait:
-            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (LOCK_KEY,))
-        else:
-            row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (LOCK_KEY,)).fetchone()
-            if not row or not row[0]:
-                raise HistoryImportError(
-                    "Another history import is running on this database; wait for it to finish."
-                )
+    busy = HistoryImportError(
+        "Another history import is running on this database; wait for it to finish."
+    )
+    with advisory_lock(loader_url, LOCK_KEY, wait=wait, busy=busy):
         yield
-    finally:
-        conn.close()
 
 
 def _count(loader_url: str) -> int:
