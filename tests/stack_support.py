@@ -29,6 +29,19 @@ from spotify_elt.vault import CLIENT_SECRET, Vault
 
 ROLE_PASSWORDS = {role: secrets.token_urlsafe(24) for role in ROLES}
 
+#: The charts of the listening report (one PNG each).
+REPORT_CHARTS = {
+    "listening_clock",
+    "top_artists",
+    "top_tracks",
+    "genre_mix",
+    "discovery_rate",
+    "release_decades",
+    "session_lengths",
+    "top_rank_history",
+    "listening_habits",
+}
+
 
 def outside_pytest_tmp(prefix: str) -> Path:
     """A fresh directory that is not under pytest's basetemp.

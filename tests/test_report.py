@@ -13,21 +13,10 @@ import nbformat
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
+from stack_support import REPORT_CHARTS as CHARTS
 from stack_support import PgServer, SpotifyStack, outside_pytest_tmp
 
 from spotify_elt.report import Report, ReportError, notebook_path, render_report
-
-CHARTS = {
-    "listening_clock",
-    "top_artists",
-    "top_tracks",
-    "genre_mix",
-    "discovery_rate",
-    "release_decades",
-    "session_lengths",
-    "top_rank_history",
-    "listening_habits",
-}
 
 
 def assert_real_image(path: Path, min_size: tuple[int, int] = (400, 250)) -> np.ndarray:
