@@ -25,7 +25,9 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from .airflow import airflow
     from .auth import auth
+    from .catalog import catalog
     from .config import config
     from .db import db
     from .emulator import emulator
@@ -41,6 +43,8 @@ def _register() -> None:
     for command in (run, config, db, secrets, auth, extract, transform, docs, report, emulator):
         cli.add_command(command)
     cli.add_command(import_history)
+    cli.add_command(catalog)
+    cli.add_command(airflow)
 
 
 _register()

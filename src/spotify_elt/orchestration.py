@@ -1,0 +1,429 @@
+"""What the Airflow DAG ``spotify_elt`` runs, kept in the application so it is typed and tested.
+
+The DAG file (``airflow/dags/spotify_elt_dag.py``) stays a thin description of the pipeline; the
+work of each task lives here and goes through the same code as the CLI:
+
+* :func:`extract_task` calls :func:`spotify_elt.extraction.run_extract` for a group of bronze
+  resources (or the catalog) and returns row counts only;
+* :func:`inject_dbt_env` is a Cosmos *interceptor*: it gives dbt the transformer role's connection
+  at run time, outside the rendered templates, so no password is ever rendered, stored in XCom or
+  written to a log;
+* :func:`keep_run_results` is a Cosmos callback that keeps each dbt task's ``run_results.json``
+  for the catalog (dbt test results become DataHub assertions);
+* :func:`docs_task` runs ``dbt docs generate`` and ``dbt source freshness`` into the run's artifact
+  folder and writes the markdown catalog; :func:`datahub_task` feeds DataHub from it.
+
+Credentials: the database from the Airflow Connection ``spotify_elt_postgres`` when it exists (its
+host, port, database; role passwords stay in the vault), else from the configuration; the Spotify
+app from the Connection ``spotify_elt_spotify`` (login = client id, password = client secret,
+extra ``refresh_token``/``vault_prefix``) when it exists, else from the vault.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from .config import Settings, load_settings
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DAG_ID = "spotify_elt"
+POSTGRES_CONN_ID = "spotify_elt_postgres"
+SPOTIFY_CONN_ID = "spotify_elt_spotify"
+DATAHUB_CONN_ID = "datahub_rest_default"
+DBT_PROFILE = "spotify_elt"
+DBT_TARGET = "default"
+
+# Extract tasks: the listener's bronze tables grouped the way they are fetched, then the catalog.
+EXTRACT_GROUPS: dict[str, tuple[str, ...]] = {
+    "plays": ("recently_played",),
+    "top_lists": ("top_artists", "top_tracks"),
+    "library": ("saved_tracks", "saved_albums", "followed_artists"),
+    "playlists": ("playlists", "playlist_items"),
+}
+
+# Environment variables of the DAG (besides SPOTIFY_ELT_* settings, read by load_settings()).
+ENV_SCHEDULE = "SPOTIFY_ELT_AIRFLOW_SCHEDULE"
+ENV_DBT_PROJECT = "SPOTIFY_ELT_DBT_PROJECT_DIR"
+ENV_MANIFEST = "SPOTIFY_ELT_DBT_MANIFEST"
+ENV_TEST_BEHAVIOR = "SPOTIFY_ELT_DBT_TEST_BEHAVIOR"
+ENV_ARTIFACTS = "SPOTIFY_ELT_ARTIFACTS_DIR"
+ENV_SELECT = "SPOTIFY_ELT_DBT_SELECT"
+ENV_RETRIES = "SPOTIFY_ELT_AIRFLOW_RETRIES"
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def dbt_project_dir() -> Path:
+    """The dbt project: ``SPOTIFY_ELT_DBT_PROJECT_DIR`` or ``dbt_project/`` of the repository."""
+    return Path(os.environ.get(ENV_DBT_PROJECT) or REPO_ROOT / "dbt_project")
+
+
+def manifest_path() -> Path:
+    """Where Cosmos reads the manifest: ``SPOTIFY_ELT_DBT_MANIFEST`` or the project's target."""
+    configured = os.environ.get(ENV_MANIFEST)
+    return Path(configured) if configured else dbt_project_dir() / "target" / "manifest.json"
+
+
+def dags_folder() -> Path:
+    return REPO_ROOT / "airflow" / "dags"
+
+
+def dbt_executable() -> str:
+    """The dbt of this environment (Airflow tasks may run with a PATH that lacks the venv)."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else shutil.which("dbt") or "dbt"
+
+
+def artifacts_root(settings: Settings) -> Path:
+    """Per-run dbt artifacts for the catalog: ``SPOTIFY_ELT_ARTIFACTS_DIR`` or the data dir."""
+    configured = os.environ.get(ENV_ARTIFACTS)
+    return Path(configured) if configured else settings.data_dir / "dbt_artifacts"
+
+
+def run_folder(settings: Settings, run_id: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_") or "run"
+    return artifacts_root(settings) / safe
+
+
+# --------------------------------------------------------------------------- connections
+
+
+@dataclass(frozen=True)
+class ConnectionValues:
+    """The parts of an Airflow Connection this project reads (no Airflow import needed)."""
+
+    host: str | None = None
+    port: int | None = None
+    schema: str | None = None
+    login: str | None = None
+    password: str | None = None
+    extra: Mapping[str, Any] | None = None
+
+
+def get_connection(conn_id: str) -> ConnectionValues | None:
+    """The Airflow Connection ``conn_id`` (environment, secrets backend or metadata DB), or None."""
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:  # outside Airflow
+        return None
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception as exc:  # AirflowNotFoundException, or no API server outside a task
+        log.debug("no Airflow connection %s (%s)", conn_id, type(exc).__name__)
+        return None
+    extra = conn.extra_dejson if conn.extra else {}
+    return ConnectionValues(
+        host=conn.host or None,
+        port=conn.port,
+        schema=conn.schema or None,
+        login=conn.login or None,
+        password=conn.password or None,
+        extra=extra,
+    )
+
+
+def postgres_url_from_connection(conn: ConnectionValues) -> str:
+    """A libpq DSN from a Postgres connection; a host starting with ``/`` is a socket folder."""
+    if not conn.schema:
+        raise UserError(
+            f"The Airflow connection {POSTGRES_CONN_ID} names no database (its schema field)."
+        )
+    auth = quote(conn.login or "postgres", safe="")
+    if conn.password:
+        auth += ":" + quote(conn.password, safe="")
+    host = conn.host or ""
+    if host.startswith("/"):
+        port = f":{conn.port}" if conn.port else ""
+        return f"postgresql://{auth}@{port}/{conn.schema}?host={quote(host, safe='')}"
+    port = f":{conn.port}" if conn.port else ""
+    return f"postgresql://{auth}@{host or 'localhost'}{port}/{conn.schema}"
+
+
+def postgres_connection_from_url(url: str) -> dict[str, Any]:
+    """The fields of an Airflow Connection (JSON form) for a DSN, Unix sockets included."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    host = parts.hostname or unquote(query.get("host", [""])[0]) or "localhost"
+    return {
+        "conn_type": "postgres",
+        "host": host,
+        "port": parts.port or 5432,
+        "schema": parts.path.lstrip("/"),
+        "login": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or ""),
+    }
+
+
+def task_settings() -> Settings:
+    """The configuration a task runs with: ``load_settings()`` plus the Postgres connection."""
+    settings = load_settings()
+    conn = get_connection(POSTGRES_CONN_ID)
+    if conn is not None:
+        settings = replace(settings, database_url=postgres_url_from_connection(conn))
+    return settings
+
+
+def spotify_credentials(settings: Settings, vault: Any) -> Any:
+    """Spotify credentials from the Connection ``spotify_elt_spotify`` filled in from the vault.
+
+    The connection's login is the client id and its password the client secret; its extra may
+    hold ``refresh_token`` and ``vault_prefix`` (vault entries of another profile, e.g. the
+    emulator demo's ``emulator.``). A refresh token in the vault wins over the connection's: a
+    rotated token is saved there.
+    """
+    from .extraction import Credentials, credentials_from_vault, secret_names
+
+    conn = get_connection(SPOTIFY_CONN_ID)
+    if conn is None:
+        return credentials_from_vault(settings, vault)
+    extra = dict(conn.extra or {})
+    prefix = str(extra.get("vault_prefix") or "")
+    from_vault = credentials_from_vault(settings, vault, client_id=conn.login, prefix=prefix)
+    refresh = from_vault.refresh_token or extra.get("refresh_token") or None
+    if refresh:
+        from .logs import register_secret
+
+        register_secret(str(refresh))
+    _, refresh_name = secret_names(prefix)
+    return Credentials(
+        client_id=from_vault.client_id,
+        client_secret=conn.password or from_vault.client_secret,
+        refresh_token=str(refresh) if refresh else None,
+        save_refresh_token=lambda token: vault.set(refresh_name, token),
+    )
+
+
+def _mask(*values: str | None) -> None:
+    """Register values with Airflow's log masker and the project's redacting filter."""
+    from .logs import register_secret
+
+    for value in values:
+        if not value:
+            continue
+        register_secret(value)
+        try:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(value)
+        except ImportError:  # outside Airflow
+            pass
+
+
+# --------------------------------------------------------------------------- dbt
+
+
+def dbt_env(settings: Settings, vault: Any) -> dict[str, str]:
+    """The variables ``dbt_project/profiles.yml`` reads, for the ``spotify_transformer`` role.
+
+    Uses ``spotify_elt.transform.dbt_env`` when that module provides it (one definition of the
+    profile's variables); this fallback mirrors profiles.yml.
+    """
+    try:
+        from . import transform  # type: ignore[attr-defined,unused-ignore]
+
+        provided = getattr(transform, "dbt_env", None)
+    except ImportError:
+        provided = None
+    if callable(provided):
+        env = dict(provided(settings, vault))
+    else:
+        from .db import DatabaseTarget, role_urls
+
+        url = role_urls(DatabaseTarget(settings).admin_url(), vault).transformer
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        env = {
+            "SPOTIFY_ELT_DBT_HOST": parts.hostname or unquote(query.get("host", [""])[0]),
+            "SPOTIFY_ELT_DBT_PORT": str(parts.port or 5432),
+            "SPOTIFY_ELT_DBT_USER": unquote(parts.username or ""),
+            "SPOTIFY_ELT_DBT_PASSWORD": unquote(parts.password or ""),
+            "SPOTIFY_ELT_DBT_DBNAME": parts.path.lstrip("/"),
+        }
+    _mask(env.get("SPOTIFY_ELT_DBT_PASSWORD"))
+    return env
+
+
+def parse_env() -> dict[str, str]:
+    """Enough of the profile's variables for ``dbt parse`` (which never connects)."""
+    return {"SPOTIFY_ELT_DBT_PASSWORD": os.environ.get("SPOTIFY_ELT_DBT_PASSWORD", "unused")}
+
+
+def run_dbt(
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    target_path: Path,
+    project_dir: Path | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run dbt with the profile in ``dbt_project/``; output and logs go to ``target_path``."""
+    project = project_dir or dbt_project_dir()
+    target_path.mkdir(parents=True, exist_ok=True)
+    command = [
+        dbt_executable(), *args,
+        "--project-dir", str(project), "--profiles-dir", str(project),
+        "--target-path", str(target_path), "--log-path", str(target_path / "logs"),
+    ]  # fmt: skip
+    full_env = {
+        **os.environ,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_USE_COLORS": "false",
+        **env,
+    }
+    started = time.monotonic()
+    result = subprocess.run(command, env=full_env, capture_output=True, text=True, check=False)
+    log.info("dbt %s: exit %d in %.1f s", args[0], result.returncode, time.monotonic() - started)
+    if check and result.returncode != 0:
+        tail = "\n".join(result.stdout.strip().splitlines()[-15:])
+        raise UserError(f"dbt {args[0]} failed (exit {result.returncode}):\n{tail}")
+    return result
+
+
+def dbt_parse(target_path: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """Write the manifest Cosmos renders the DAG from (``dbt parse``); returns its path.
+
+    With the real profile variables (``env``), dbt's partial-parse file written beside it stays
+    valid when the dbt tasks run; without, placeholders do (dbt parse never connects).
+    """
+    target = target_path or manifest_path().parent
+    run_dbt(["parse"], env or parse_env(), target_path=target)
+    return target / "manifest.json"
+
+
+def inject_dbt_env(context: Any, operator: Any) -> None:
+    """Cosmos interceptor: the transformer's credentials for the dbt command, at run time.
+
+    They go into this task process's environment, which the operator passes on
+    (``append_env=True``), not into ``operator.env``: that is a template field, and Cosmos stores
+    rendered fields again after execution. So the password never reaches rendered fields, XComs
+    or the DAG file, and it is masked in logs.
+    """
+    settings = task_settings()
+    from .vault import Vault
+
+    os.environ.update(dbt_env(settings, Vault.from_settings(settings)))
+
+
+def keep_run_results(project_dir: str, **kwargs: Any) -> None:
+    """Cosmos callback: copy the task's ``run_results.json`` into the run's artifact folder."""
+    context = kwargs.get("context") or {}
+    source = Path(project_dir) / "target" / "run_results.json"
+    if not source.exists():
+        return
+    run_id = str(context.get("run_id") or "manual")
+    ti = context.get("ti")
+    task_id = str(getattr(ti, "task_id", None) or "dbt")
+    folder = run_folder(load_settings(), run_id) / "run_results"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, folder / f"{task_id}.json")
+
+
+def merge_run_results(files: Sequence[Path], destination: Path) -> Path | None:
+    """One ``run_results.json`` holding the results of every dbt task of a run."""
+    results: list[Any] = []
+    head: dict[str, Any] | None = None
+    for path in sorted(files):
+        document = json.loads(path.read_text())
+        head = head or document
+        results.extend(document.get("results", []))
+    if head is None:
+        return None
+    merged = {**head, "results": results}
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_text(json.dumps(merged))
+    return destination
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def extract_task(resources: Sequence[str] | None, *, catalog: bool = False) -> dict[str, int]:
+    """Extract some bronze resources (or, with ``resources=None``, the catalog); rows per table."""
+    from .extraction import run_extract
+    from .vault import Vault
+
+    settings = task_settings()
+    vault = Vault.from_settings(settings)
+    credentials = spotify_credentials(settings, vault)
+    _mask(credentials.client_secret, credentials.refresh_token)
+    summary = run_extract(
+        settings,
+        vault,
+        credentials,
+        resources=list(resources) if resources else None,
+        user_data=resources is not None,
+        catalog=catalog,
+        wait_for_lock=True,
+    )
+    for warning in summary.warnings:
+        log.warning("%s", warning)
+    log.info(
+        "%d requests, rows %s, %.1f s",
+        summary.total_requests,
+        dict(summary.rows),
+        summary.seconds,
+    )
+    return dict(summary.rows)
+
+
+def docs_task(run_id: str) -> str:
+    """``dbt docs generate`` + ``dbt source freshness`` + the run's test results, and the markdown
+    catalog; returns the artifact folder of the run (``target/`` holds what DataHub reads)."""
+    from .catalog import write_markdown_catalog
+    from .vault import Vault
+
+    settings = task_settings()
+    env = dbt_env(settings, Vault.from_settings(settings))
+    folder = run_folder(settings, run_id)
+    target = folder / "target"
+    run_dbt(["docs", "generate"], env, target_path=target)
+    freshness = run_dbt(["source", "freshness"], env, target_path=target, check=False)
+    if freshness.returncode != 0:
+        log.warning("dbt source freshness reported stale or failing sources (see sources.json)")
+    # The dbt tasks' results (tests included) replace what docs generate left in run_results.
+    merge_run_results(list((folder / "run_results").glob("*.json")), target / "run_results.json")
+    pages = write_markdown_catalog(target, folder / "catalog")
+    latest = artifacts_root(settings) / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(folder, target_is_directory=True)
+    log.info("dbt docs and the markdown catalog (%d pages) in %s", pages, folder)
+    return str(folder)
+
+
+def report_task() -> str:
+    """The seaborn report (``spotify-elt report``) from gold, as the reader role."""
+    from .report import render_report
+    from .vault import Vault
+
+    settings = task_settings()
+    report = render_report(settings, Vault.from_settings(settings))
+    log.info("report written to %s (%d charts)", report.html, len(report.charts))
+    return str(report.html)
+
+
+def datahub_task(artifacts: str) -> dict[str, Any]:
+    """Run the DataHub recipes (server when DATAHUB_GMS_URL is set, else the offline file sink)."""
+    from .catalog import run_catalog
+    from .vault import Vault
+
+    settings = task_settings()
+    vault = Vault.from_settings(settings)
+    report = run_catalog(settings, vault, artifacts=Path(artifacts) / "target")
+    return report.as_dict()
