@@ -25,6 +25,8 @@ from .errors import UserError
 from .vault import Vault
 
 log = logging.getLogger(__name__)
+# nbclient logs every execution at INFO through traitlets; the CLI prints what matters.
+logging.getLogger("traitlets").setLevel(logging.WARNING)
 
 NOTEBOOK_ENV = "SPOTIFY_ELT_NOTEBOOK"
 URL_ENV = "SPOTIFY_ELT_REPORT_DATABASE_URL"
