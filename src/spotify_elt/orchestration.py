@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .config import Settings, load_settings
 from .errors import UserError
+from .transform import PROJECT_DIR_ENV
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ EXTRACT_GROUPS: dict[str, tuple[str, ...]] = {
 
 # Environment variables of the DAG (besides SPOTIFY_ELT_* settings, read by load_settings()).
 ENV_SCHEDULE = "SPOTIFY_ELT_AIRFLOW_SCHEDULE"
-ENV_DBT_PROJECT = "SPOTIFY_ELT_DBT_PROJECT_DIR"
+ENV_DBT_PROJECT = PROJECT_DIR_ENV  # shared with spotify_elt.transform
 ENV_MANIFEST = "SPOTIFY_ELT_DBT_MANIFEST"
 ENV_TEST_BEHAVIOR = "SPOTIFY_ELT_DBT_TEST_BEHAVIOR"
 ENV_ARTIFACTS = "SPOTIFY_ELT_ARTIFACTS_DIR"
@@ -231,30 +232,12 @@ def _mask(*values: str | None) -> None:
 def dbt_env(settings: Settings, vault: Any) -> dict[str, str]:
     """The variables ``dbt_project/profiles.yml`` reads, for the ``spotify_transformer`` role.
 
-    Uses ``spotify_elt.transform.dbt_env`` when that module provides it (one definition of the
-    profile's variables); this fallback mirrors profiles.yml.
+    The one definition is :func:`spotify_elt.transform.dbt_env`; here the password is also
+    masked in Airflow's task logs.
     """
-    try:
-        from . import transform  # type: ignore[attr-defined,unused-ignore]
+    from .transform import dbt_env as transform_dbt_env
 
-        provided = getattr(transform, "dbt_env", None)
-    except ImportError:
-        provided = None
-    if callable(provided):
-        env = dict(provided(settings, vault))
-    else:
-        from .db import DatabaseTarget, role_urls
-
-        url = role_urls(DatabaseTarget(settings).admin_url(), vault).transformer
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        env = {
-            "SPOTIFY_ELT_DBT_HOST": parts.hostname or unquote(query.get("host", [""])[0]),
-            "SPOTIFY_ELT_DBT_PORT": str(parts.port or 5432),
-            "SPOTIFY_ELT_DBT_USER": unquote(parts.username or ""),
-            "SPOTIFY_ELT_DBT_PASSWORD": unquote(parts.password or ""),
-            "SPOTIFY_ELT_DBT_DBNAME": parts.path.lstrip("/"),
-        }
+    env = transform_dbt_env(settings, vault)
     _mask(env.get("SPOTIFY_ELT_DBT_PASSWORD"))
     return env
 
