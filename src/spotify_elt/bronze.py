@@ -31,9 +31,8 @@ _TRACK_OBJECTS = {
 
 _FULL_ARTISTS = {"artists": "payload", "top_artists": "payload", "followed_artists": "payload"}
 _FULL_ALBUMS = {"albums": "payload", "saved_albums": "payload->'album'"}
-_FULL_TRACKS = {t: e for t, e in _TRACK_OBJECTS.items() if t != "playlist_items"} | {
-    "playlist_items": "coalesce(payload->'item', payload->'track')"
-}
+# Every place a track occurs holds it in full (the "full" test is a key simplified tracks lack).
+_FULL_TRACKS = _TRACK_OBJECTS
 
 
 @dataclass(frozen=True)
