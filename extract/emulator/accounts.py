@@ -125,8 +125,6 @@ class Accounts:
         self._access: dict[str, AccessToken] = {}
         self._codes: dict[str, AuthCode] = {}
         self._refresh: dict[str, RefreshToken] = {}
-        self.tokens_issued = 0
-        self.revocations = 0
 
     # ------------------------------------------------------------------ /authorize
     def authorize(self, params: dict[str, str]) -> str:
@@ -290,7 +288,6 @@ class Accounts:
         with self._lock:
             self._prune()
             self._access[value] = token
-            self.tokens_issued += 1
             if refresh is not None:
                 refresh_value = "AQ" + secrets.token_urlsafe(96)
                 self._refresh[refresh_value] = refresh
@@ -329,7 +326,6 @@ class Accounts:
             if refresh_tokens:
                 count += len(self._refresh)
                 self._refresh.clear()
-            self.revocations += 1
         return count
 
     def active_tokens(self) -> int:

@@ -97,6 +97,7 @@ class EmulatorState:
             null_item_rate=config.null_item_rate,
             local_file_rate=config.local_file_rate,
             episode_rate=config.episode_rate,
+            playlist_names=config.playlist_names,
         )
         self.library = Library(
             self.catalog,
@@ -121,6 +122,7 @@ class EmulatorState:
             latency_jitter_ms=config.latency_jitter_ms,
             truncate_rate=config.truncate_rate,
             revoke_after_requests=config.revoke_after_requests,
+            revoke_access_after_requests=config.revoke_access_after_requests,
         )
         self.stats = Stats()
 
@@ -157,6 +159,9 @@ async def _serve(state: EmulatorState, route: Route, request: Request) -> Respon
     if plan.revoke_tokens:
         state.accounts.revoke_all()
         state.stats.event("tokens_revoked")
+    if plan.revoke_access:
+        state.accounts.revoke_all(refresh_tokens=True)
+        state.stats.event("access_revoked")
     status = 200
     try:
         retry_after = state.limiter.try_acquire()
@@ -283,6 +288,7 @@ def _add_admin_routes(app: FastAPI, state: EmulatorState) -> None:
     async def stats(request: Request) -> Response:
         body = state.stats.snapshot()
         body["rate_window_in_use"] = state.limiter.in_window()
+        body["rate_window_peak"] = state.limiter.peak_in_window()
         body["active_tokens"] = state.accounts.active_tokens()
         return _json(body)
 

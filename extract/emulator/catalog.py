@@ -448,8 +448,10 @@ class Catalog:
         null_item_rate: float,
         local_file_rate: float,
         episode_rate: float,
+        playlist_names: tuple[str, ...] = (),
     ) -> None:
         self.seed = seed
+        self._playlist_names = playlist_names
         self.codec = IdCodec(seed)
         self.n_artists = max(1, round(scale / _TRACKS_PER_ARTIST))
         self.n_playlists = max(64, owned_playlists + collaborative_playlists + 32, scale // 100)
@@ -749,6 +751,11 @@ class Catalog:
         """Owner or collaborator: the only playlists whose items Development Mode serves."""
         return index < self.owned_playlists + self.collaborative_playlists
 
+    def _playlist_name(self, index: int, generated: str) -> str:
+        if index < min(self.owned_playlists, len(self._playlist_names)):
+            return self._playlist_names[index]
+        return generated
+
     def _playlist(self, index: int) -> Playlist:
         rng = _rng(self.seed, "playlist", index)
         owner = self.playlist_owner(index)
@@ -777,7 +784,8 @@ class Catalog:
             index=index,
             id=self.codec.encode(Kind.PLAYLIST, index),
             owner=owner,
-            name=_decorate(rng, name, 0.05, 0.08),
+            # Drawn even when the name is configured, so every other field stays the same.
+            name=self._playlist_name(index, _decorate(rng, name, 0.05, 0.08)),
             description="" if rng.random() < 0.5 else f"All the {rng.choice(_NOUN).lower()}.",
             public=(not collaborative) and rng.random() < 0.7,
             collaborative=collaborative,

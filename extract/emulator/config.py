@@ -10,7 +10,6 @@ variable named by :data:`CLIENT_SECRET_ENV`, never from the command line.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -21,7 +20,7 @@ Mode = Literal["development", "extended"]
 DEFAULT_CLIENT_ID = "emulator-client-id"
 #: Client secret the emulator accepts unless configured otherwise (a fixed, public dev value).
 DEFAULT_CLIENT_SECRET = "emulator-secret"  # noqa: S105 - documented development value
-#: Environment variable read by :meth:`EmulatorConfig.from_env` and the CLI for the secret.
+#: Environment variable the CLI (``emulator serve``) reads the client secret from.
 CLIENT_SECRET_ENV = "SPOTIFY_ELT_EMULATOR_CLIENT_SECRET"  # noqa: S105 - a variable name
 #: Registered redirect URIs. The port-less loopback URI matches any port (RFC 8252 section 7.3),
 #: which is what a CLI that opens a callback listener on a free port needs.
@@ -115,7 +114,15 @@ class EmulatorConfig:
     truncate_rate: float = 0.0
     revoke_after_requests: int | None = None
     """Every time this many Web API requests have arrived, all access tokens are revoked."""
+    revoke_access_after_requests: int | None = None
+    """When this many Web API requests have arrived, the user removes the app's access (once):
+    every access and refresh token dies, so refreshing answers ``invalid_grant`` until the user
+    logs in again."""
     fault_seed: int | None = None
+
+    playlist_names: tuple[str, ...] = ()
+    """Names of the user's own playlists, in order (the rest keep generated names): users name
+    playlists freely, quotes, semicolons and all."""
 
     # Oddities real data has (fractions of playlist entries).
     null_item_rate: float = 0.01
@@ -159,6 +166,8 @@ class EmulatorConfig:
             raise ValueError("rate_window must be positive")
         if self.revoke_after_requests is not None and self.revoke_after_requests < 1:
             raise ValueError("revoke_after_requests must be at least 1 (or None)")
+        if self.revoke_access_after_requests is not None and self.revoke_access_after_requests < 1:
+            raise ValueError("revoke_access_after_requests must be at least 1 (or None)")
         if any(s < 500 or s > 599 for s in self.fault_statuses) or not self.fault_statuses:
             raise ValueError("fault_statuses must be non-empty 5xx codes")
         if self.clock_start.tzinfo is None:
@@ -168,14 +177,6 @@ class EmulatorConfig:
             raise ValueError("listening_hours must satisfy 0 <= start < end <= 24")
         if self.plays_per_hour < 0:
             raise ValueError("plays_per_hour must not be negative")
-
-    @classmethod
-    def from_env(cls, **overrides: object) -> EmulatorConfig:
-        """Build a config whose client secret comes from :data:`CLIENT_SECRET_ENV` if set."""
-        secret = os.environ.get(CLIENT_SECRET_ENV)
-        if secret and "client_secret" not in overrides:
-            overrides["client_secret"] = secret
-        return cls(**overrides)  # type: ignore[arg-type]
 
     def replace(self, **changes: object) -> EmulatorConfig:
         """Return a copy with ``changes`` applied (validated again)."""

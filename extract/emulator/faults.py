@@ -1,4 +1,4 @@
-"""Seeded fault injection: 5xx answers, latency, truncated bodies and token revocation.
+"""Seeded fault injection: 5xx answers, latency, truncated bodies, token and access revocation.
 
 Why seeded and drawn per request: a failure seen in a test must be reproducible. Every Web API
 request draws the same fixed set of numbers from one generator in arrival order, whatever happens
@@ -26,6 +26,8 @@ class FaultPlan:
     """Keep only this fraction of a 200 body, or None to send it whole."""
     revoke_tokens: bool
     """True when this request crosses a revoke-after boundary."""
+    revoke_access: bool = False
+    """True for the one request at which the user removes the app's access (refresh tokens too)."""
 
 
 class FaultInjector:
@@ -41,6 +43,7 @@ class FaultInjector:
         latency_jitter_ms: int,
         truncate_rate: float,
         revoke_after_requests: int | None,
+        revoke_access_after_requests: int | None = None,
     ) -> None:
         self._seed = seed
         self._fault_rate = fault_rate
@@ -49,6 +52,7 @@ class FaultInjector:
         self._jitter_ms = latency_jitter_ms
         self._truncate_rate = truncate_rate
         self._revoke_after = revoke_after_requests
+        self._revoke_access_at = revoke_access_after_requests
         self._lock = threading.Lock()
         self._rng = random.Random(f"faults:{seed}")
         self._sequence = 0
@@ -67,7 +71,9 @@ class FaultInjector:
         delay = (self._latency_ms + jitter_draw * self._jitter_ms) / 1000.0
         truncate = 0.1 + 0.8 * fraction_draw if truncate_draw < self._truncate_rate else None
         revoke = self._revoke_after is not None and sequence % self._revoke_after == 0
-        return FaultPlan(sequence, status, delay, truncate, revoke)
+        # No draw of its own: seeds keep giving the same statuses, delays and truncations.
+        access = sequence == self._revoke_access_at
+        return FaultPlan(sequence, status, delay, truncate, revoke, access)
 
     def reset(self) -> None:
         """Restart the draw sequence from the seed (admin reset)."""

@@ -5,6 +5,9 @@ answers 429 with ``Retry-After`` set to the seconds until the window frees; a fi
 let a client burst twice the budget across a boundary and would teach it the wrong back-off.
 Only admitted requests occupy the window, so ``Retry-After`` is exact: after that many seconds
 the oldest admitted request has left the window and one more request fits.
+
+Whether or not a budget is set, the limiter also keeps the most requests it *received* in any
+window (``peak_in_window``): a test can check that clients sharing one budget never exceeded it.
 """
 
 from __future__ import annotations
@@ -23,15 +26,21 @@ class RollingWindowLimiter:
         self._window = window
         self._clock = clock
         self._admitted: deque[float] = deque()
+        self._received: deque[float] = deque()
+        self._peak = 0
         self._lock = threading.Lock()
 
     def try_acquire(self) -> int | None:
         """Admit one request (return None) or refuse it (return Retry-After in whole seconds)."""
-        if self._budget is None:
-            return None
         now = self._clock()
         with self._lock:
             horizon = now - self._window
+            while self._received and self._received[0] <= horizon:
+                self._received.popleft()
+            self._received.append(now)
+            self._peak = max(self._peak, len(self._received))
+            if self._budget is None:
+                return None
             while self._admitted and self._admitted[0] <= horizon:
                 self._admitted.popleft()
             if len(self._admitted) < self._budget:
@@ -46,7 +55,14 @@ class RollingWindowLimiter:
         with self._lock:
             return sum(1 for t in self._admitted if t > now - self._window)
 
+    def peak_in_window(self) -> int:
+        """The most requests received (admitted or not) in any window since the last reset."""
+        with self._lock:
+            return self._peak
+
     def reset(self) -> None:
-        """Forget every admitted request (admin endpoint)."""
+        """Forget every request seen (admin endpoint)."""
         with self._lock:
             self._admitted.clear()
+            self._received.clear()
+            self._peak = 0

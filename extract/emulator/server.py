@@ -146,3 +146,7 @@ class EmulatorServer:
 
     def reset_rate_limit(self) -> None:
         self.state.limiter.reset()
+
+    def rate_window_peak(self) -> int:
+        """The most Web API requests received in any rate window since the last reset."""
+        return self.state.limiter.peak_in_window()

@@ -15,7 +15,8 @@ PII replaced by its hash), ``imported_at`` and dlt's ``_dlt_load_id``.
 
 Speed: each file is streamed with ``ijson`` and written as a CSV file in the table's column
 order, which dlt imports as is (``dlt.mark.with_file_import``) and PostgreSQL reads with ``COPY``;
-dlt's own extract and normalize steps never see a row.
+dlt's own extract and normalize steps never see a row. Files are parsed in two worker processes
+(:mod:`.workers`).
 
 All or nothing: every file of the export is parsed and validated before the first one is handed
 to dlt. A bad file raises :class:`HistoryFileError` naming it, the extract step fails, and no row
@@ -27,7 +28,6 @@ where to stage files) arrives as arguments.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,9 +45,9 @@ from .parser import (
     StagedFile,
     is_history_file,
     open_export,
-    stage_file,
 )
 from .settings import COLUMNS, PII_FIELDS, TABLE
+from .workers import DEFAULT_WORKERS, stage_files
 
 __all__ = [
     "COLUMNS",
@@ -101,13 +101,15 @@ def streaming_history_source(
     report: ImportReport | None = None,
     progress: ImportProgress | None = None,
     imported_at: datetime | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> DltResource:
     """The plays of the export at ``path`` (a zip, a folder or a JSON file).
 
     ``staging_dir`` receives one CSV file per history file (dlt hard-links it into its load
     package when on the same file system, so put it beside the pipelines folder); the caller
     removes it after the run. ``pii`` says whether IP addresses, user agents and the username
-    are dropped (the default) or kept as a salted hash.
+    are dropped (the default) or kept as a salted hash. ``workers`` processes parse the files
+    (one: in this process).
     """
     policy = pii or PiiPolicy()
     found = report if report is not None else ImportReport()
@@ -117,7 +119,7 @@ def streaming_history_source(
         name=TABLE,
         primary_key="play_key",
         # Insert-only: a play already in bronze is left as it is (no delete, no rewrite), which
-        # keeps a re-import cheap. It needs unique keys in the load: `seen` below sees to that.
+        # keeps a re-import cheap. It needs unique keys in the load: `stage_files` sees to that.
         write_disposition={"disposition": "merge", "strategy": "insert-only"},
         columns=COLUMNS,
     )
@@ -126,23 +128,20 @@ def streaming_history_source(
         at = (imported_at or datetime.now(UTC)).astimezone(UTC).isoformat()
         folder = Path(staging_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        seen: set[str] = set()
         with open_export(path) as export:
             found.skipped = list(export.skipped)
             events.found(export.files, export.skipped)
-            for file in export.files:
-                events.file_started(file)
-                staged = stage_file(
-                    file,
-                    folder / f"{uuid.uuid4().hex}.csv",
-                    pii=policy,
-                    imported_at=at,
-                    load_id=load_id,
-                    on_bytes=events.advance,
-                    seen=seen,
-                )
-                found.files.append(staged)
-                events.file_done(staged)
+            found.files = stage_files(
+                export.files,
+                folder,
+                pii=policy,
+                imported_at=at,
+                load_id=load_id,
+                workers=workers,
+                on_started=events.file_started,
+                on_bytes=events.advance,
+                on_done=events.file_done,
+            )
         # Only now, every file parsed and valid, does dlt receive any of them.
         for staged in found.files:
             if staged.rows:

@@ -44,6 +44,8 @@ from .settings import (
     PiiMode,
 )
 
+#: The largest record (as JSON) a history file may hold; Spotify's plays are under 2 KB.
+MAX_RECORD_BYTES = 64 * 1024
 #: How often (bytes read) a file's progress is reported.
 _PROGRESS_STEP = 1 << 20
 
@@ -59,6 +61,10 @@ class HistoryFileError(Exception):
         super().__init__(f"{label} {reason}")
         self.label = label
         self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a parsing worker process, it travels back pickled.
+        return (type(self), (self.label, self.reason))
 
 
 # ---------------------------------------------------------------------------- PII
@@ -100,6 +106,34 @@ class PiiPolicy:
 
 
 # ---------------------------------------------------------------------------- files
+
+
+class FileOpener:
+    """Opens a history file: a path, or a member of a zip archive.
+
+    Picklable, so that a worker process can open the file itself: an archive already open in
+    this process is reused here and reopened by path in another.
+    """
+
+    def __init__(
+        self, path: Path, member: str | None = None, archive: zipfile.ZipFile | None = None
+    ) -> None:
+        self.path = path
+        self.member = member
+        self.archive = archive
+
+    def __call__(self) -> IO[bytes]:
+        if self.member is None:
+            return self.path.open("rb")
+        if self.archive is None:
+            self.archive = zipfile.ZipFile(self.path)
+        return self.archive.open(self.member)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "member": self.member}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path, self.member, self.archive = state["path"], state["member"], None
 
 
 @dataclass(frozen=True)
@@ -161,11 +195,7 @@ def open_export(path: Path | str) -> Iterator[Export]:
             yield _zip_export(path, archive)
         return
     # A single JSON file is taken as a history file whatever its name.
-    yield Export(
-        path,
-        [HistoryFile(label, path.name, path.stat().st_size, lambda: path.open("rb"))],
-        [],
-    )
+    yield Export(path, [HistoryFile(label, path.name, path.stat().st_size, FileOpener(path))], [])
 
 
 def _folder_export(root: Path) -> Export:
@@ -187,9 +217,7 @@ def _folder_export(root: Path) -> Export:
                 size = full.stat().st_size
             except OSError as exc:
                 raise _read_error(str(full), exc) from None
-            files.append(
-                HistoryFile(str(full), relative, size, lambda full=full: full.open("rb"))  # type: ignore[misc]
-            )
+            files.append(HistoryFile(str(full), relative, size, FileOpener(full)))
     if not files:
         raise HistoryFileError(str(root), "holds no Spotify streaming history files")
     return Export(root, files, skipped)
@@ -199,6 +227,13 @@ def _zip_export(path: Path, archive: zipfile.ZipFile) -> Export:
     files: list[HistoryFile] = []
     skipped: list[str] = []
     for info in sorted(archive.infolist(), key=lambda i: i.filename):
+        name = info.filename.replace("\\", "/")
+        if name.startswith("/") or ".." in name.split("/") or ":" in name.split("/")[0]:
+            raise HistoryFileError(
+                str(path),
+                f"holds an entry named {info.filename!r}, a path outside the archive "
+                "(not a Spotify export)",
+            )
         if info.is_dir():
             continue
         if not is_history_file(info.filename) or "__MACOSX/" in info.filename:
@@ -209,7 +244,7 @@ def _zip_export(path: Path, archive: zipfile.ZipFile) -> Export:
                 f"{path}:{info.filename}",
                 info.filename,
                 info.file_size,
-                lambda info=info: archive.open(info),  # type: ignore[misc]
+                FileOpener(path, info.filename, archive),
             )
         )
     if not files:
@@ -285,6 +320,19 @@ class StagedFile:
     """Records skipped because an earlier file of this import held the same play."""
     first_played_at: str | None = None
     last_played_at: str | None = None
+    nul_records: int = 0
+    """Records that held NUL characters (PostgreSQL stores none in text or jsonb): removed."""
+
+
+def _without_nul(value: Any) -> Any:
+    """``value`` with every NUL character removed from its strings (keys included)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _extended(record: dict[str, Any]) -> tuple[str, str | None, str]:
@@ -341,7 +389,9 @@ def stage_file(
     """
     staged = StagedFile(file, csv_path, None)
     try:
-        with file.open() as raw, csv_path.open("w", encoding="utf-8", newline="") as out:
+        # 0600: the staged file holds the listener's history.
+        fd = os.open(csv_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with file.open() as raw, open(fd, "w", encoding="utf-8", newline="") as out:
             reader = _CountingReader(raw, on_bytes)
             first = reader.first_char()
             if first != b"[":
@@ -473,8 +523,22 @@ def _write_rows(
             staged.duplicates += 1
             continue
         seen.add(key)
+        encoded = dumps(record).decode()
+        if len(encoded) > MAX_RECORD_BYTES:
+            raise HistoryFileError(
+                file.label,
+                f"has an oversized record {number} ({len(encoded):,} bytes; a Spotify play is "
+                f"under {MAX_RECORD_BYTES // 1024} KB)",
+            )
+        if "\\u0000" in encoded or (track_id is not None and "\x00" in track_id):
+            # orjson writes NUL as \u0000 (a literal backslash-u0000 only looks like it).
+            cleaned = _without_nul(record)
+            if cleaned != record or (track_id is not None and "\x00" in track_id):
+                staged.nul_records += 1
+                encoded = dumps(cleaned).decode()
+                track_id = None if track_id is None else track_id.replace("\x00", "") or None
         track = "" if track_id is None else _quoted(track_id)
-        payload = dumps(record).decode().replace('"', '""')
+        payload = encoded.replace('"', '""')
         lines.append(f'{key},{played_at},{track},{kind},{ms_played},"{payload}",{suffix}')
         if len(lines) >= 2_000:
             out.writelines(lines)

@@ -10,10 +10,6 @@ TABLE = "streaming_history"
 
 ExportFormat = Literal["extended", "account_data"]
 PiiMode = Literal["drop", "hash"]
-PII_MODES: tuple[PiiMode, ...] = ("drop", "hash")
-
-#: Kinds of play; ``unknown`` is a record that names nothing (Spotify exports some).
-KINDS = ("track", "episode", "audiobook", "unknown")
 
 #: History files inside an export, by base name. Extended history: ``Streaming_History_Audio_*``
 #: and ``Streaming_History_Video_*`` (``endsong_N.json`` before 2023); account data:

@@ -3,7 +3,8 @@
 Used by the tests, the benchmark and ``spotify-elt emulator export-history`` (which supplies the
 emulator's own listening history), so that the import is exercised on exports shaped like
 Spotify's without a real account. The caller decides *what* was played and for how long
-(:class:`ExportPlay`); this module decides how an export writes it down:
+(a :class:`Play`, such as :class:`ExportPlay`); this module decides how an export writes it
+down:
 
 * ``variant="extended"``: the Extended streaming history as exported since 2023
   (``Spotify Extended Streaming History/Streaming_History_Audio_<years>_<n>.json``, a
@@ -29,7 +30,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 
@@ -55,6 +56,35 @@ _AGENTS = (
     "Spotify/8.4.98 Android/28 (SM-G960F)",
 )
 _COUNTRIES = ("SE", "SE", "SE", "DE", "NO", "GB", "ES")
+
+
+class Play(Protocol):
+    """What an export needs to know of a play (:class:`ExportPlay` has exactly these fields)."""
+
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def ms_played(self) -> int: ...
+    @property
+    def kind(self) -> Kind: ...
+    @property
+    def uri(self) -> str | None: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def artist(self) -> str | None: ...
+    @property
+    def album(self) -> str | None: ...
+    @property
+    def audiobook_uri(self) -> str | None: ...
+    @property
+    def reason_start(self) -> str: ...
+    @property
+    def reason_end(self) -> str: ...
+    @property
+    def skipped(self) -> bool: ...
+    @property
+    def shuffle(self) -> bool | None: ...
 
 
 @dataclass(frozen=True)
@@ -87,13 +117,13 @@ def _ip(rng: random.Random) -> str:
     return f"{rng.choice((81, 90, 155, 185, 213))}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"  # noqa: E501
 
 
-def _ts(play: ExportPlay, style: str) -> str:
+def _ts(play: Play, style: str) -> str:
     moment = play.ts.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S" if style == "space" else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def extended_record(
-    play: ExportPlay,
+    play: Play,
     *,
     seed: int = 0,
     old: bool = False,
@@ -153,7 +183,7 @@ def extended_record(
     return record
 
 
-def account_record(play: ExportPlay) -> dict[str, Any] | None:
+def account_record(play: Play) -> dict[str, Any] | None:
     """The account-data record of ``play`` (None for what that format omits)."""
     end = play.ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
     if play.kind == "track":
@@ -184,7 +214,7 @@ def _dump(records: Sequence[dict[str, Any]]) -> bytes:
 
 
 def export_files(
-    plays: Iterable[ExportPlay],
+    plays: Iterable[Play],
     *,
     variant: Variant = "extended",
     seed: int = 0,
@@ -230,7 +260,7 @@ def export_files(
 
 
 def write_export(
-    plays: Iterable[ExportPlay],
+    plays: Iterable[Play],
     out: Path,
     *,
     variant: Variant = "extended",

@@ -16,41 +16,49 @@ is 0), the ``endpoint`` it came from and ``requested_at``; dlt adds ``_dlt_load_
 
 from __future__ import annotations
 
-import logging
+import shutil
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 
 import dlt
 from dlt.sources import DltResource
 
-from .client import JSON, SpotifyClient, SpotifyError, SpotifyHTTPError
-from .settings import (
-    ALBUM_TRACKS_LIMIT,
-    ARTIST_ALBUMS_LIMIT,
-    BATCH_LIMITS,
-    FOLLOWING_LIMIT,
-    PLAYLIST_ITEMS_LIMIT,
-    PLAYLISTS_LIMIT,
-    RECENTLY_PLAYED_LIMIT,
-    SAVED_LIMIT,
-    SEARCH_LIMIT,
-    TIME_RANGES,
-    TOP_LIMIT,
+from .client import SpotifyClient
+from .helpers import (
+    ApiMode,
+    CatalogCrawl,
+    CatalogFetcher,
+    CatalogRow,
+    CatalogWork,
+    CurrentUser,
+    ExtractCounters,
+    Rows,
+    library_pages,
+    now,
+    playlist_item_pages,
+    recently_played_pages,
+    top_pages,
 )
+from .settings import (
+    FOLLOWING_LIMIT,
+    PLAYLISTS_LIMIT,
+    SAVED_LIMIT,
+    TIME_RANGES,
+)
+from .staging import DLT_COLUMNS, BronzeStager
 
 __all__ = [
     "BRONZE_TABLES",
+    "CatalogRow",
     "CatalogWork",
     "ExtractCounters",
+    "catalog_resource",
     "spotify_catalog_source",
     "spotify_user_source",
 ]
-
-log = logging.getLogger(__name__)
-
-ApiMode = Literal["auto", "development", "extended"]
 
 PAYLOAD = {"payload": {"data_type": "json", "nullable": False}}
 COMMON_COLUMNS: dict[str, Any] = {
@@ -73,64 +81,119 @@ CATALOG_TABLES = ("artists", "albums", "album_tracks", "tracks")
 BRONZE_TABLES = USER_TABLES + CATALOG_TABLES
 
 
-@dataclass
-class ExtractCounters:
-    """What the sources counted besides rows: skips, warnings, fallbacks."""
-
-    skipped_playlists: int = 0
-    missing_ids: int = 0
-    batch_fallback: bool = False
-    possible_history_gap: bool = False
-    warnings: list[str] = field(default_factory=list)
-
-    def warn(self, message: str) -> None:
-        log.warning(message)
-        self.warnings.append(message)
-
-
-@dataclass
-class CatalogWork:
-    """Which catalog objects to fetch (computed by the caller from what bronze already holds)."""
-
-    artist_ids: Sequence[str] = ()
-    album_ids: Sequence[str] = ()
-    track_ids: Sequence[str] = ()
-    seed_artist_ids: Sequence[str] = ()  # their albums are listed, then fetched
-    search_queries: Sequence[str] = ()
-    # Ids with a fresh full object already in bronze: never fetched, even when a track or an
-    # album fetched in this run names them.
-    known_ids: frozenset[str] = frozenset()
-
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.artist_ids
-            or self.album_ids
-            or self.track_ids
-            or self.seed_artist_ids
-            or self.search_queries
-        )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _row(payload: JSON, endpoint: str, requested_at: datetime, **keys: Any) -> dict[str, Any]:
-    return {**keys, "payload": payload, "endpoint": endpoint, "requested_at": requested_at}
-
-
-def _parse_ts(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _entry_object(entry: JSON) -> JSON | None:
-    """A playlist entry's track or episode; the 2026 API calls it ``item``, older ones ``track``."""
-    obj = entry.get("item", entry.get("track"))
-    return obj if isinstance(obj, dict) else None
-
-
 # ---------------------------------------------------------------------------- user data
+
+TOP_COLUMNS: dict[str, Any] = {
+    **COMMON_COLUMNS,
+    "snapshot_date": {"data_type": "date", "nullable": False},
+    "time_range": {"data_type": "text", "nullable": False},
+    "rank": {"data_type": "bigint", "nullable": False},
+}
+
+
+@dlt.resource(
+    name="recently_played",
+    primary_key=("played_at", "track_id"),
+    # Insert-only merge: a play already in bronze is never loaded twice, whichever pipeline
+    # (the CLI's, or an Airflow shard's with its own cursor) fetched the window again.
+    write_disposition={"disposition": "merge", "strategy": "insert-only"},
+    columns={**COMMON_COLUMNS, "played_at": {"data_type": "timestamp", "nullable": False}},
+)
+def recently_played(
+    client: SpotifyClient,
+    counters: ExtractCounters,
+    played_at: dlt.sources.incremental[datetime] = dlt.sources.incremental(  # noqa: B008
+        "played_at", initial_value=None, last_value_func=max
+    ),
+) -> Rows:
+    """Plays after the last one loaded; run often enough, no play of the window is lost."""
+    yield from recently_played_pages(client, played_at.last_value, counters)
+
+
+@dlt.resource(
+    name="top_artists",
+    primary_key=("snapshot_date", "time_range", "rank"),
+    write_disposition="merge",
+    columns=TOP_COLUMNS,
+)
+def top_artists(client: SpotifyClient, day: date, time_ranges: Sequence[str]) -> Rows:
+    """The listener's top artists per time range: a snapshot of ``day``, merged on the day."""
+    yield from top_pages(client, "artists", day, time_ranges)
+
+
+@dlt.resource(
+    name="top_tracks",
+    primary_key=("snapshot_date", "time_range", "rank"),
+    write_disposition="merge",
+    columns=TOP_COLUMNS,
+)
+def top_tracks(client: SpotifyClient, day: date, time_ranges: Sequence[str]) -> Rows:
+    """The listener's top tracks per time range: a snapshot of ``day``, merged on the day."""
+    yield from top_pages(client, "tracks", day, time_ranges)
+
+
+@dlt.resource(
+    name="saved_tracks", primary_key="track_id", write_disposition="replace", columns=COMMON_COLUMNS
+)
+def saved_tracks(client: SpotifyClient) -> Rows:
+    """The listener's saved tracks: their current state, replaced each run."""
+    yield from library_pages(
+        client, "/me/tracks", "track_id", lambda i: i.get("track"), {"limit": SAVED_LIMIT}
+    )
+
+
+@dlt.resource(
+    name="saved_albums", primary_key="album_id", write_disposition="replace", columns=COMMON_COLUMNS
+)
+def saved_albums(client: SpotifyClient) -> Rows:
+    """The listener's saved albums: their current state, replaced each run."""
+    yield from library_pages(
+        client, "/me/albums", "album_id", lambda i: i.get("album"), {"limit": SAVED_LIMIT}
+    )
+
+
+@dlt.resource(
+    name="followed_artists",
+    primary_key="artist_id",
+    write_disposition="replace",
+    columns=COMMON_COLUMNS,
+)
+def followed_artists(client: SpotifyClient) -> Rows:
+    """The artists the listener follows: their current state, replaced each run."""
+    yield from library_pages(
+        client,
+        "/me/following",
+        "artist_id",
+        lambda i: i,
+        {"type": "artist", "limit": FOLLOWING_LIMIT},
+        page_key="artists",
+    )
+
+
+@dlt.resource(
+    name="playlists", primary_key="playlist_id", write_disposition="replace", columns=COMMON_COLUMNS
+)
+def playlists(client: SpotifyClient) -> Rows:
+    """The listener's playlists: their current state, replaced each run."""
+    yield from library_pages(
+        client, "/me/playlists", "playlist_id", lambda i: i, {"limit": PLAYLISTS_LIMIT}
+    )
+
+
+@dlt.transformer(
+    name="playlist_items",
+    primary_key=("playlist_id", "position"),
+    write_disposition="replace",
+    columns={**COMMON_COLUMNS, "position": {"data_type": "bigint", "nullable": False}},
+)
+def playlist_items(
+    rows: list[dict[str, Any]],
+    client: SpotifyClient,
+    user: CurrentUser,
+    counters: ExtractCounters,
+) -> Rows:
+    """Entries of the playlists the listener owns or collaborates on (others answer 403)."""
+    yield from playlist_item_pages(client, rows, user, counters)
 
 
 @dlt.source(name="spotify_user", max_table_nesting=0)
@@ -140,261 +203,28 @@ def spotify_user_source(
     snapshot_date: date | None = None,
     time_ranges: Sequence[str] = TIME_RANGES,
 ) -> Iterable[DltResource]:
-    """A listener's own data (needs a user token with the scopes of ``settings.USER_SCOPES``)."""
+    """A listener's own data.
+
+    Needs a user token with the scopes ``user-read-recently-played``, ``user-top-read``,
+    ``user-library-read``, ``playlist-read-private``, ``playlist-read-collaborative`` and
+    ``user-follow-read`` (the login must ask for them).
+    """
     counts = counters or ExtractCounters()
-    day = snapshot_date or _now().date()
-
-    @dlt.resource(
-        name="recently_played",
-        primary_key=("played_at", "track_id"),
-        write_disposition="append",
-        columns={**COMMON_COLUMNS, "played_at": {"data_type": "timestamp", "nullable": False}},
-    )
-    def recently_played(
-        played_at: dlt.sources.incremental[datetime] = dlt.sources.incremental(  # noqa: B008
-            "played_at", initial_value=None, last_value_func=max
-        ),
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Plays after the last one loaded; run often enough, no play of the window is lost."""
-        params: dict[str, Any] = {"limit": RECENTLY_PLAYED_LIMIT}
-        last = played_at.last_value
-        if last is not None:
-            params["after"] = int(last.timestamp() * 1000)
-        endpoint = "/me/player/recently-played"
-        next_url: str | None = endpoint
-        query: dict[str, Any] | None = params
-        while next_url:
-            requested_at = _now()
-            page = client.get(next_url, query, auth="user")
-            rows = []
-            for item in page.get("items") or []:
-                track = item.get("track") or item.get("item") or {}
-                rows.append(
-                    _row(
-                        item,
-                        endpoint,
-                        requested_at,
-                        played_at=_parse_ts(item["played_at"]),
-                        track_id=track.get("id"),
-                    )
-                )
-            if last is not None and len(rows) >= RECENTLY_PLAYED_LIMIT:
-                oldest = min(r["played_at"] for r in rows)
-                if oldest > last:
-                    counts.possible_history_gap = True
-                    counts.warn(
-                        "recently_played: more than 50 plays since the last run; plays older than "
-                        f"{oldest.isoformat()} may be missing (run more often)."
-                    )
-            yield rows
-            # With `after`, Spotify pages forward in time through cursors.after.
-            next_url = page.get("next")
-            query = None
-            if not rows:
-                break
-
-    def _top(kind: str) -> Callable[[], Iterator[list[dict[str, Any]]]]:
-        def top() -> Iterator[list[dict[str, Any]]]:
-            endpoint = f"/me/top/{kind}"
-            for time_range in time_ranges:
-                rank = 0
-                for page in client.paginate(
-                    endpoint, {"time_range": time_range, "limit": TOP_LIMIT}, auth="user"
-                ):
-                    requested_at = _now()
-                    rows = []
-                    for obj in page.get("items") or []:
-                        rank += 1
-                        rows.append(
-                            _row(
-                                obj,
-                                endpoint,
-                                requested_at,
-                                snapshot_date=day,
-                                time_range=time_range,
-                                rank=rank,
-                                **{f"{kind[:-1]}_id": obj.get("id")},
-                            )
-                        )
-                    yield rows
-
-        return top
-
-    top_columns = {
-        **COMMON_COLUMNS,
-        "snapshot_date": {"data_type": "date", "nullable": False},
-        "time_range": {"data_type": "text", "nullable": False},
-        "rank": {"data_type": "bigint", "nullable": False},
-    }
-    top_artists = dlt.resource(
-        _top("artists"),
-        name="top_artists",
-        primary_key=("snapshot_date", "time_range", "rank"),
-        write_disposition="merge",
-        columns=top_columns,
-    )
-    top_tracks = dlt.resource(
-        _top("tracks"),
-        name="top_tracks",
-        primary_key=("snapshot_date", "time_range", "rank"),
-        write_disposition="merge",
-        columns=top_columns,
-    )
-
-    def _library(
-        name: str,
-        endpoint: str,
-        key: str,
-        object_of: Callable[[JSON], JSON | None],
-        params: dict[str, Any],
-        page_key: str | None = None,
-    ) -> DltResource:
-        """A list the user keeps (saved tracks, ...): its current state, replaced each run."""
-
-        def items() -> Iterator[list[dict[str, Any]]]:
-            for page in client.paginate(endpoint, params, auth="user", key=page_key):
-                requested_at = _now()
-                rows = []
-                for item in page.get("items") or []:
-                    obj = object_of(item) if item else None
-                    if obj and obj.get("id"):
-                        rows.append(_row(item, endpoint, requested_at, **{key: obj["id"]}))
-                yield rows
-
-        return dlt.resource(
-            items, name=name, primary_key=key, write_disposition="replace", columns=COMMON_COLUMNS
-        )
-
-    saved_tracks = _library(
-        "saved_tracks", "/me/tracks", "track_id", lambda i: i.get("track"), {"limit": SAVED_LIMIT}
-    )
-    saved_albums = _library(
-        "saved_albums", "/me/albums", "album_id", lambda i: i.get("album"), {"limit": SAVED_LIMIT}
-    )
-    followed_artists = _library(
-        "followed_artists",
-        "/me/following",
-        "artist_id",
-        lambda i: i,
-        {"type": "artist", "limit": FOLLOWING_LIMIT},
-        page_key="artists",
-    )
-    playlists = _library(
-        "playlists", "/me/playlists", "playlist_id", lambda i: i, {"limit": PLAYLISTS_LIMIT}
-    )
-
-    me: dict[str, Any] = {}
-
-    def _me() -> JSON:
-        if not me:
-            me.update(client.get("/me", auth="user"))
-        return me
-
-    @dlt.transformer(
-        data_from=playlists,
-        name="playlist_items",
-        primary_key=("playlist_id", "position"),
-        write_disposition="replace",
-        columns={**COMMON_COLUMNS, "position": {"data_type": "bigint", "nullable": False}},
-    )
-    def playlist_items(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        """Entries of the playlists the user owns or collaborates on (others answer 403)."""
-        user_id = _me().get("id")
-        for row in rows:
-            playlist = row["payload"]
-            owner = (playlist.get("owner") or {}).get("id")
-            if owner != user_id and not playlist.get("collaborative"):
-                continue
-            playlist_id = playlist["id"]
-            endpoint = "/playlists/{id}/items"
-            position = 0
-            try:
-                for page in client.paginate(
-                    f"/playlists/{playlist_id}/items",
-                    {"limit": PLAYLIST_ITEMS_LIMIT},
-                    auth="user",
-                ):
-                    requested_at = _now()
-                    out = []
-                    for entry in page.get("items") or []:
-                        # A null entry (a removed track) still holds its position.
-                        out.append(
-                            _row(
-                                entry if isinstance(entry, dict) else {"item": None},
-                                endpoint,
-                                requested_at,
-                                playlist_id=playlist_id,
-                                position=position,
-                            )
-                        )
-                        position += 1
-                    yield out
-            except SpotifyHTTPError as exc:
-                if exc.status != 403:
-                    raise
-                counts.skipped_playlists += 1
-                counts.warn(f"playlist {playlist_id}: items not readable (403), skipped")
-
+    day = snapshot_date or now().date()
+    lists = playlists(client)
     return (
-        recently_played,
-        top_artists,
-        top_tracks,
-        saved_tracks,
-        saved_albums,
-        followed_artists,
-        playlists,
-        playlist_items,
+        recently_played(client, counts),
+        top_artists(client, day, time_ranges),
+        top_tracks(client, day, time_ranges),
+        saved_tracks(client),
+        saved_albums(client),
+        followed_artists(client),
+        lists,
+        lists | playlist_items(client, CurrentUser(client), counts),
     )
 
 
 # ---------------------------------------------------------------------------- catalog
-
-
-def _chunks(ids: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
-class _CatalogFetcher:
-    """Single-item or batch gets of catalog objects, with the batch fallback on a 403."""
-
-    def __init__(self, client: SpotifyClient, mode: ApiMode, counters: ExtractCounters) -> None:
-        self.client = client
-        self.use_batch = mode != "development"
-        self.mode = mode
-        self.counters = counters
-
-    def fetch(self, kind: str, ids: Sequence[str]) -> Iterator[tuple[JSON, str]]:
-        """Yield (object, endpoint) for each id that exists; unknown ids are counted and skipped."""
-        pending = list(dict.fromkeys(i for i in ids if i))
-        if self.use_batch and pending:
-            size = BATCH_LIMITS[kind]
-            try:
-                for chunk in _chunks(pending, size):
-                    body = self.client.get(f"/{kind}", {"ids": ",".join(chunk)})
-                    for obj in body.get(kind) or []:
-                        if obj is None:
-                            self.counters.missing_ids += 1
-                            continue
-                        yield obj, f"/{kind}"
-                    pending = pending[len(chunk) :]
-                return
-            except SpotifyHTTPError as exc:
-                if exc.status != 403 or self.mode == "extended":
-                    raise
-                self.use_batch = False
-                self.counters.batch_fallback = True
-                log.info("batch endpoints refused (403): Development Mode, using single gets")
-        for object_id in pending:
-            try:
-                obj = self.client.get(f"/{kind}/{object_id}")
-            except SpotifyHTTPError as exc:
-                if exc.status in (400, 404):
-                    self.counters.missing_ids += 1
-                    self.counters.warn(f"{kind[:-1]} {object_id}: {exc.status}, skipped")
-                    continue
-                raise
-            yield obj, f"/{kind}/{{id}}"
 
 
 @dlt.source(name="spotify_catalog", max_table_nesting=0)
@@ -404,116 +234,78 @@ def spotify_catalog_source(
     api_mode: ApiMode = "auto",
     counters: ExtractCounters | None = None,
     search_pages: int = 1,
+    staging_dir: str | None = None,
 ) -> Iterable[DltResource]:
-    """Catalog objects for the ids in ``work`` (app token; Client Credentials)."""
+    """Catalog objects for the ids in ``work`` (app token; Client Credentials).
+
+    Rows are staged as CSV files (see :mod:`.staging`) under ``staging_dir``.
+    """
     counts = counters or ExtractCounters()
-    fetcher = _CatalogFetcher(client, api_mode, counts)
-    discovered: dict[str, dict[str, None]] = {"artists": {}, "albums": {}, "tracks": {}}
-
-    def _add(kind: str, ids: Iterable[str | None]) -> None:
-        for object_id in ids:
-            if object_id and object_id not in work.known_ids:
-                discovered[kind][object_id] = None
-
-    _add("artists", work.artist_ids)
-    _add("albums", work.album_ids)
-    _add("tracks", work.track_ids)
-
-    def _discover() -> None:
-        """Seeds: the albums of seed artists and the results of search queries."""
-        _add("artists", work.seed_artist_ids)
-        for artist_id in work.seed_artist_ids:
-            try:
-                for page in client.paginate(
-                    f"/artists/{artist_id}/albums",
-                    {"include_groups": "album,single", "limit": ARTIST_ALBUMS_LIMIT},
-                ):
-                    _add("albums", (a.get("id") for a in page.get("items") or [] if a))
-            except SpotifyHTTPError as exc:
-                if exc.status not in (400, 404):
-                    raise
-                counts.warn(f"seed artist {artist_id}: {exc.status}, skipped")
-        for query in work.search_queries:
-            offset = 0
-            for _ in range(search_pages):
-                body = client.get(
-                    "/search",
-                    {
-                        "q": query,
-                        "type": "artist,album,track",
-                        "limit": SEARCH_LIMIT,
-                        "offset": offset,
-                    },
-                )
-                for kind in ("artists", "albums", "tracks"):
-                    items = (body.get(kind) or {}).get("items") or []
-                    _add(kind, (o.get("id") for o in items if o))
-                offset += SEARCH_LIMIT
-                if not (body.get("tracks") or {}).get("next"):
-                    break
-
-    def _rows(table: str, rows: list[dict[str, Any]]) -> Any:
-        return dlt.mark.with_hints(rows, dlt.mark.make_hints(**_CATALOG_HINTS[table]))
-
-    @dlt.resource(name="catalog", max_table_nesting=0)
-    def catalog() -> Iterator[Any]:
-        """Tracks, then albums (and their tracks), then every artist they name, in that order.
-
-        One resource rather than four so that the order holds: the tracks fetched in this run
-        name albums and artists, and the albums name artists, which must come in the same run.
-        """
-        _discover()
-        for obj, endpoint in fetcher.fetch("tracks", list(discovered["tracks"])):
-            _add("albums", [(obj.get("album") or {}).get("id")])
-            _add("artists", (a.get("id") for a in obj.get("artists") or []))
-            yield _rows("tracks", [_row(obj, endpoint, _now(), track_id=obj.get("id"))])
-        for obj, endpoint in fetcher.fetch("albums", list(discovered["albums"])):
-            requested_at = _now()
-            album_id = obj["id"]
-            _add("artists", (a.get("id") for a in obj.get("artists") or []))
-            yield _rows("albums", [_row(obj, endpoint, requested_at, album_id=album_id)])
-            yield _rows("album_tracks", list(_album_tracks(obj, endpoint, requested_at)))
-        for obj, endpoint in fetcher.fetch("artists", list(discovered["artists"])):
-            yield _rows("artists", [_row(obj, endpoint, _now(), artist_id=obj.get("id"))])
-
-    def _album_tracks(album: JSON, endpoint: str, requested_at: datetime) -> Iterator[JSON]:
-        """The album's tracks (simplified): its first page and, if longer, the following ones."""
-        album_id = album["id"]
-        first = album.get("tracks") or {}
-        for track in first.get("items") or []:
-            if track and track.get("id"):
-                yield _row(track, endpoint, requested_at, album_id=album_id, track_id=track["id"])
-        if first.get("next"):
-            for page in client.paginate(
-                f"/albums/{album_id}/tracks",
-                {"limit": ALBUM_TRACKS_LIMIT, "offset": len(first.get("items") or [])},
-            ):
-                page_at = _now()
-                for track in page.get("items") or []:
-                    if track and track.get("id"):
-                        yield _row(
-                            track,
-                            "/albums/{id}/tracks",
-                            page_at,
-                            album_id=album_id,
-                            track_id=track["id"],
-                        )
-
-    return (catalog,)
+    crawl = CatalogCrawl(client, work, CatalogFetcher(client, api_mode, counts), counts)
+    return (catalog_resource(lambda: crawl.rows(search_pages), staging_dir),)
 
 
-_CATALOG_HINTS: dict[str, dict[str, Any]] = {
-    "albums": {"primary_key": "album_id"},
-    "album_tracks": {"primary_key": ("album_id", "track_id")},
-    "tracks": {"primary_key": "track_id"},
-    "artists": {"primary_key": "artist_id"},
+#: Key columns of each catalog table, in the order a :data:`CatalogRow` gives them.
+CATALOG_KEYS: dict[str, tuple[str, ...]] = {
+    "tracks": ("track_id",),
+    "albums": ("album_id",),
+    "album_tracks": ("album_id", "track_id"),
+    "artists": ("artist_id",),
 }
-for _table, _hints in _CATALOG_HINTS.items():
-    _hints.update(table_name=_table, write_disposition="merge", columns=COMMON_COLUMNS)
+
+# The columns normalizing these rows would infer, in the same order (tables of earlier versions
+# were created from inference): the payload's, the keys, then dlt's own.
+_CATALOG_HINTS: dict[str, dict[str, Any]] = {
+    table: {
+        "table_name": table,
+        # Staged rows are unique per key (see .staging): no sort to deduplicate them.
+        "write_disposition": {
+            "disposition": "merge",
+            "strategy": "delete-insert",
+            "deduplicated": True,
+        },
+        "primary_key": keys[0] if len(keys) == 1 else keys,
+        "columns": {
+            **COMMON_COLUMNS,
+            **{k: {"data_type": "text", "nullable": False} for k in keys},
+            **DLT_COLUMNS,
+        },
+    }
+    for table, keys in CATALOG_KEYS.items()
+}
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """Whether an extraction failure is worth an orchestrator's retry (not a refused credential)."""
-    from .client import SpotifyAuthError
+def catalog_resource(
+    rows: Callable[[], Iterator[CatalogRow]], staging_dir: str | None = None
+) -> DltResource:
+    """The ``catalog`` resource: the rows ``rows()`` yields, staged as CSV, imported by dlt.
 
-    return isinstance(exc, SpotifyError) and not isinstance(exc, SpotifyAuthError)
+    Rows are written to ``0600`` CSV files under ``staging_dir`` (default: the pipeline's
+    working folder, so that dlt hard-links them into the load package) and handed to dlt once
+    ``rows()`` is exhausted; the files are removed when the resource ends, however it ends.
+    """
+
+    # dlt merges the hints given with an imported file into the resource's own, so that four
+    # tables would pile their columns onto one another: each table gets a variant of its own
+    # hints instead, and a file's data item (which dlt passes on to the dynamic table-name hint
+    # and otherwise discards) is the name of its table.
+
+    @dlt.resource(name="catalog", max_table_nesting=0, table_name=lambda table: str(table))
+    def catalog() -> Iterator[Any]:
+        root = Path(staging_dir or Path(dlt.current.pipeline().working_dir) / "catalog-staging")
+        folder = root / uuid.uuid4().hex
+        load_id = dlt.current.load_package_state()["load_id"]
+        stager = BronzeStager(folder, load_id, CATALOG_KEYS)
+        try:
+            for table, keys, payload, endpoint, requested_at in rows():
+                stager.write(table, keys, payload, endpoint, requested_at)
+            for staged in stager.close():
+                hints = dlt.mark.make_hints(**_CATALOG_HINTS[staged.table])
+                yield dlt.mark.with_hints([], hints, create_table_variant=True)
+                for path, count in staged.files:
+                    yield dlt.mark.with_file_import(str(path), "csv", count, staged.table)
+        finally:
+            stager.abort()
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return catalog

@@ -81,9 +81,24 @@ def check_redirect_uri(redirect_uri: str) -> tuple[str, int, str]:
     return parts.hostname, parts.port, parts.path or "/"
 
 
-def code_from_redirect(url: str, expected_state: str) -> str:
-    """The ``code`` of the URL the browser was redirected to, after checking ``state``."""
-    query = parse_qs(urlsplit(url.strip()).query)
+def code_from_redirect(url: str, expected_state: str, *, redirect_uri: str | None = None) -> str:
+    """The ``code`` of the URL the browser was redirected to, after checking ``state``.
+
+    With ``redirect_uri`` (a URL the user pasted) the URL must be a redirect to it.
+    """
+    parts = urlsplit(url.strip())
+    if redirect_uri is not None:
+        want = urlsplit(redirect_uri)
+        if (parts.scheme, parts.netloc, parts.path.rstrip("/")) != (
+            want.scheme,
+            want.netloc,
+            want.path.rstrip("/"),
+        ):
+            raise SpotifyAuthError(
+                f"The pasted text is not a redirect to {redirect_uri}; paste the whole URL the "
+                "browser shows after you allow access."
+            )
+    query = parse_qs(parts.query)
     if "error" in query:
         raise SpotifyAuthError(f"Spotify did not grant access: {query['error'][0]}.")
     state = query.get("state", [""])[0]

@@ -15,7 +15,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -32,6 +32,13 @@ class SpotifyError(Exception):
 
 class SpotifyAuthError(SpotifyError):
     """Credentials were refused (invalid_client, invalid_grant, revoked refresh token)."""
+
+    def __init__(self, message: str, *, error: str | None = None, grant: str | None = None):
+        super().__init__(message)
+        self.error = error
+        """The OAuth error code the accounts service answered (``invalid_grant``, ...)."""
+        self.grant = grant
+        """The grant type that was refused (``refresh_token``, ``client_credentials``)."""
 
 
 class SpotifyHTTPError(SpotifyError):
@@ -65,11 +72,27 @@ class ClientStats:
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
     throttle_wait_seconds: float = 0.0
-    token_refreshes: int = 0
 
     @property
     def total_requests(self) -> int:
         return sum(self.requests.values())
+
+
+class RateLimiter(Protocol):
+    """What the client needs of a rate limiter: one slot per request, and a 429's penalty.
+
+    :class:`RollingWindowLimiter` counts in this process; a limiter shared by several processes
+    or machines (:class:`extract.spotify.shared_limit.PostgresRollingWindowLimiter`) implements
+    the same two methods, so parallel extractions share one budget.
+    """
+
+    def acquire(self) -> float:
+        """Block until one more request may go; return the seconds waited."""
+        ...
+
+    def penalise(self, seconds: float) -> None:
+        """After a 429, let no request go for ``seconds`` (Retry-After)."""
+        ...
 
 
 class RollingWindowLimiter:
@@ -125,7 +148,6 @@ class TokenSource:
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
-        self.granted_scopes: tuple[str, ...] = ()
         self.refreshes = 0
 
     def _form(self) -> tuple[dict[str, str], dict[str, str]]:
@@ -169,12 +191,12 @@ class TokenSource:
             raise SpotifyAuthError(
                 f"The accounts service refused the {form.get('grant_type')} grant: {error}"
                 + (f" ({description})" if description else "")
-                + "."
+                + ".",
+                error=str(error),
+                grant=form.get("grant_type"),
             )
         self._token = str(body["access_token"])
         self._expires_at = time.monotonic() + float(body.get("expires_in", 3600))
-        if body.get("scope"):
-            self.granted_scopes = tuple(str(body["scope"]).split())
         self.refreshes += 1
         self._accept(body)
 
@@ -231,6 +253,43 @@ class RefreshTokenToken(TokenSource):
                 self._on_rotated(self._refresh_token)
 
 
+@dataclass(frozen=True)
+class Done:
+    """The request succeeded: its JSON object."""
+
+    body: JSON
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A transient failure (5xx, timeout, connection, invalid body): back off, then retry."""
+
+    problem: str
+
+
+@dataclass(frozen=True)
+class RetryAfter:
+    """429 Too Many Requests: wait ``seconds`` (its Retry-After), then retry."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RenewToken:
+    """401: the access token expired or was revoked; renew it and retry once."""
+
+
+@dataclass(frozen=True)
+class Fail:
+    """An answer retrying cannot change (400, 403, 404, a second 401, ...)."""
+
+    error: SpotifyHTTPError
+
+
+#: What one attempt of :meth:`SpotifyClient.get` says to do next.
+Outcome = Done | Retry | RetryAfter | RenewToken | Fail
+
+
 def _endpoint_of(path: str) -> str:
     """A path with ids replaced by ``{id}``, for stats and messages (``/artists/{id}/albums``)."""
     parts = []
@@ -256,13 +315,17 @@ class SpotifyClient:
         sleep: Callable[[float], None] = time.sleep,
         on_request: Callable[[str, int], None] | None = None,
         seed: int | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.session = session or requests.Session()
         self.app_token = app_token
         self.user_token = user_token
         self.retry = retry or RetryPolicy()
-        self.limiter = RollingWindowLimiter(rate_budget, rate_window, sleep=sleep)
+        # A limiter given as an argument (shared across processes) replaces the per-process one.
+        self.limiter: RateLimiter = limiter or RollingWindowLimiter(
+            rate_budget, rate_window, sleep=sleep
+        )
         self.stats = ClientStats()
         self._sleep = sleep
         self._random = random.Random(seed)  # noqa: S311 - jitter, not cryptography
@@ -296,7 +359,12 @@ class SpotifyClient:
     def get(
         self, path: str, params: Mapping[str, Any] | None = None, *, auth: AuthKind = "app"
     ) -> JSON:
-        """GET ``path`` (or an absolute ``next`` URL) and return the JSON object."""
+        """GET ``path`` (or an absolute ``next`` URL) and return the JSON object.
+
+        Each attempt (:meth:`_attempt`) says what to do next; this loop does it: return the
+        body, renew the token once after a 401, wait out a 429's Retry-After, back off after a
+        transient failure, or raise.
+        """
         url = self._url(path)
         endpoint = _endpoint_of(urlsplit(url).path[len(urlsplit(self.api_url).path) :])
         source = self._token_source(auth)
@@ -308,69 +376,91 @@ class SpotifyClient:
             token = source.token()
             with self._stats_lock:
                 self.stats.requests[endpoint] += 1
-            problem: str
-            try:
-                response = self.session.get(
-                    url,
-                    params=dict(params) if params else None,
-                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                    timeout=self.retry.timeout,
-                )
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                problem = f"{type(exc).__name__}"
-            else:
-                status = response.status_code
-                if self._on_request is not None:
-                    self._on_request(endpoint, status)
-                if status == 200:
-                    try:
-                        body = response.json()
-                    except ValueError:
-                        problem = "an invalid or truncated JSON body"
-                    else:
-                        if isinstance(body, dict):
-                            return body
-                        problem = "a JSON body that is not an object"
-                elif status == 401 and not renewed:
+            match self._attempt(url, params, endpoint, token, may_renew=not renewed):
+                case Done(body):
+                    return body
+                case Fail(error):
+                    raise error
+                case RenewToken():
                     # Expired or revoked access token: get a new one and repeat once.
                     renewed = True
                     source.invalidate(token)
-                    with self._stats_lock:
-                        self.stats.retries[endpoint] += 1
-                    continue
-                elif status == 429:
+                    self._count_retry(endpoint)
+                case RetryAfter(seconds):
                     waits += 1
-                    retry_after = _retry_after(response)
-                    if waits > self.retry.max_rate_limit_waits or (
-                        retry_after > self.retry.max_retry_after
-                    ):
-                        raise SpotifyError(
-                            f"{endpoint} kept answering 429 Too Many Requests "
-                            f"(Retry-After {retry_after:.0f} s); try again later."
-                        )
-                    log.warning("%s: 429, waiting %.1f s (Retry-After)", endpoint, retry_after)
-                    self.limiter.penalise(retry_after)
-                    with self._stats_lock:
-                        self.stats.rate_limit_waits += 1
-                        self.stats.rate_limit_wait_seconds += retry_after
-                        self.stats.retries[endpoint] += 1
-                    self._sleep(retry_after)
-                    continue
-                elif status >= 500:
-                    problem = f"HTTP {status}"
-                else:
-                    message, reason = _error_message(response)
-                    raise SpotifyHTTPError(endpoint, status, message, reason)
-            failures += 1
-            if failures > self.retry.max_retries:
-                raise SpotifyError(
-                    f"{endpoint} failed {failures} times in a row, last with {problem}; giving up."
-                )
-            delay = self._backoff(failures - 1)
-            log.warning("%s: %s, retry %d in %.2f s", endpoint, problem, failures, delay)
-            with self._stats_lock:
-                self.stats.retries[endpoint] += 1
-            self._sleep(delay)
+                    self._wait_out_429(endpoint, seconds, waits)
+                case Retry(problem):
+                    failures += 1
+                    self._back_off(endpoint, problem, failures)
+
+    def _attempt(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        endpoint: str,
+        token: str,
+        *,
+        may_renew: bool,
+    ) -> Outcome:
+        """One GET request, and what its answer means for the next step."""
+        try:
+            response = self.session.get(
+                url,
+                params=dict(params) if params else None,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                timeout=self.retry.timeout,
+            )
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            return Retry(type(exc).__name__)
+        status = response.status_code
+        if self._on_request is not None:
+            self._on_request(endpoint, status)
+        if status == 200:
+            try:
+                body = response.json()
+            except ValueError:
+                return Retry("an invalid or truncated JSON body")
+            return (
+                Done(body) if isinstance(body, dict) else Retry("a JSON body that is not an object")
+            )
+        if status == 401 and may_renew:
+            return RenewToken()
+        if status == 429:
+            return RetryAfter(_retry_after(response))
+        if status >= 500:
+            return Retry(f"HTTP {status}")
+        message, reason = _error_message(response)
+        return Fail(SpotifyHTTPError(endpoint, status, message, reason))
+
+    def _count_retry(self, endpoint: str) -> None:
+        with self._stats_lock:
+            self.stats.retries[endpoint] += 1
+
+    def _wait_out_429(self, endpoint: str, retry_after: float, waits: int) -> None:
+        """Wait a 429's Retry-After (all requests of the limiter wait), or give up."""
+        if waits > self.retry.max_rate_limit_waits or retry_after > self.retry.max_retry_after:
+            raise SpotifyError(
+                f"{endpoint} kept answering 429 Too Many Requests "
+                f"(Retry-After {retry_after:.0f} s); try again later."
+            )
+        log.warning("%s: 429, waiting %.1f s (Retry-After)", endpoint, retry_after)
+        self.limiter.penalise(retry_after)
+        with self._stats_lock:
+            self.stats.rate_limit_waits += 1
+            self.stats.rate_limit_wait_seconds += retry_after
+            self.stats.retries[endpoint] += 1
+        self._sleep(retry_after)
+
+    def _back_off(self, endpoint: str, problem: str, failures: int) -> None:
+        """After a transient failure, wait a jittered, growing delay; or give up."""
+        if failures > self.retry.max_retries:
+            raise SpotifyError(
+                f"{endpoint} failed {failures} times in a row, last with {problem}; giving up."
+            )
+        delay = self._backoff(failures - 1)
+        log.warning("%s: %s, retry %d in %.2f s", endpoint, problem, failures, delay)
+        self._count_retry(endpoint)
+        self._sleep(delay)
 
     # ------------------------------------------------------------------ paging
 

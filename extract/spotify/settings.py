@@ -2,18 +2,6 @@
 
 from __future__ import annotations
 
-SPOTIFY_ACCOUNTS_URL = "https://accounts.spotify.com"
-SPOTIFY_API_URL = "https://api.spotify.com/v1"
-
-USER_SCOPES = (
-    "user-read-recently-played",
-    "user-top-read",
-    "user-library-read",
-    "playlist-read-private",
-    "playlist-read-collaborative",
-    "user-follow-read",
-)
-
 TIME_RANGES = ("short_term", "medium_term", "long_term")
 
 # Page sizes: the largest each endpoint accepts.
@@ -26,7 +14,6 @@ FOLLOWING_LIMIT = 50
 ALBUM_TRACKS_LIMIT = 50
 ARTIST_ALBUMS_LIMIT = 10  # Development Mode: 1..10
 SEARCH_LIMIT = 10  # Development Mode: 1..10
-SEARCH_MAX_OFFSET = 1000
 
 # Batch endpoints (extended quota only) and their id-count limits.
 BATCH_LIMITS = {"artists": 50, "albums": 20, "tracks": 50}
