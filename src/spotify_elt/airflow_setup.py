@@ -1,8 +1,12 @@
 """``spotify-elt airflow up|status|down``: a local Airflow 3 running the ``spotify_elt`` DAG.
 
-Everything lives in ``<data dir>/airflow`` (AIRFLOW_HOME: SQLite metadata DB, logs, the admin
-password file); ``airflow standalone`` runs the API server, scheduler, DAG processor and triggerer
-in one process group. ``up`` wires everything first:
+``AIRFLOW_HOME`` is ``<data dir>/airflow`` (configuration, logs, the admin password file, one PID
+file per process). Airflow's metadata database is ``<database>_airflow`` on the project's own
+PostgreSQL server (the embedded one by default), unless ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``
+names another (a managed PostgreSQL). ``up`` starts Airflow's components as separate processes,
+each in its own process group, as a deployment does: the API server, the scheduler, the DAG
+processor and the triggerer, and with ``--executor celery`` a Celery worker
+(``airflow celery worker``) on a broker (Redis by default). ``up`` wires everything first:
 
 * the database is started and initialised (schemas, roles), as for ``spotify-elt run``;
 * ``dbt parse`` writes the manifest the DAG renders from (fast DAG parsing);
@@ -33,14 +37,14 @@ from typing import Any
 import requests
 
 from .config import Settings
+from .dbt_runner import dbt_parse, manifest_path
 from .errors import UserError
 from .orchestration import (
+    DATAHUB_CONN_ID,
     POSTGRES_CONN_ID,
     SPOTIFY_CONN_ID,
     dags_folder,
-    dbt_env,
-    dbt_parse,
-    manifest_path,
+    masked_dbt_env,
     postgres_connection_from_url,
 )
 from .vault import Vault
@@ -48,8 +52,25 @@ from .vault import Vault
 log = logging.getLogger(__name__)
 
 FERNET_SECRET = "airflow_fernet_key"  # noqa: S105 - a vault entry's name
+JWT_SECRET = "airflow_jwt_secret"  # noqa: S105 - a vault entry's name
 DEFAULT_PORT = 8080  # not 8793/8794: Airflow's worker and triggerer log servers
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"  # noqa: S105 - a file name
+SIMPLE_AUTH_MANAGER = (
+    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+)
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+ENV_BROKER = "SPOTIFY_ELT_AIRFLOW_BROKER_URL"
+ENV_WORKER_CONCURRENCY = "SPOTIFY_ELT_AIRFLOW_WORKER_CONCURRENCY"
+#: The processes of a local deployment (``airflow <command>``), in start order: the API server
+#: first (task processes report to its execution API from their first second), then the rest.
+COMPONENTS: dict[str, tuple[str, ...]] = {
+    "api-server": ("api-server",),
+    "scheduler": ("scheduler",),
+    "dag-processor": ("dag-processor",),
+    "triggerer": ("triggerer",),
+}
+CELERY_WORKER = "celery-worker"
 
 
 class AirflowError(UserError):
@@ -97,6 +118,75 @@ def fernet_key(vault: Vault) -> str:
     return key
 
 
+def jwt_secret(vault: Vault) -> str:
+    """The secret Airflow's components sign their API tokens with (one for all of them)."""
+    key = vault.get(JWT_SECRET)
+    if not key:
+        key = secrets.token_urlsafe(32)
+        vault.set(JWT_SECRET, key)
+    return key
+
+
+def metadata_url(admin_url: str) -> str:
+    """Airflow's metadata DB: ``<database>_airflow`` on the server of ``admin_url`` (created)."""
+    from urllib.parse import unquote, urlsplit
+
+    from psycopg import sql
+
+    from .db import connect, database_of, with_credentials
+
+    name = f"{database_of(admin_url)}_airflow"
+    with connect(admin_url) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    parts = urlsplit(admin_url)
+    url = with_credentials(
+        admin_url, unquote(parts.username or "postgres"), unquote(parts.password or ""), name
+    )
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+def celery_settings(broker_url: str, metadata: str) -> dict[str, str]:
+    """The CeleryExecutor's settings (the compose ``celery`` profile sets the same keys)."""
+    backend = "db+postgresql://" + metadata.split("://", 1)[1]
+    return {
+        "AIRFLOW__CORE__EXECUTOR": EXECUTORS["celery"],
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": backend,
+    }
+
+
+def _check_celery(broker_url: str) -> None:
+    """The celery extra is installed and the broker answers, or one sentence says what to do."""
+    import importlib.util
+    import socket
+    from urllib.parse import urlsplit
+
+    if importlib.util.find_spec("airflow.providers.celery") is None:
+        raise AirflowError(
+            "The CeleryExecutor needs the celery extra: install spotify-elt[celery] "
+            "(uv sync --extra celery)."
+        )
+    parts = urlsplit(broker_url)
+    default = 5672 if parts.scheme.startswith("amqp") else 6379
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default), 5).close()
+    except OSError:
+        raise AirflowError(
+            f"The Celery broker at {parts.hostname}:{parts.port or default} does not answer; "
+            f"start it or set {ENV_BROKER}."
+        ) from None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def airflow_env(
     settings: Settings, vault: Vault, *, port: int, extra: dict[str, str] | None = None
 ) -> dict[str, str]:
@@ -111,8 +201,15 @@ def airflow_env(
         AIRFLOW__CORE__LOAD_EXAMPLES="false",
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="false",
         AIRFLOW__CORE__FERNET_KEY=fernet_key(vault),
+        AIRFLOW__API_AUTH__JWT_SECRET=jwt_secret(vault),
+        AIRFLOW__CORE__AUTH_MANAGER=SIMPLE_AUTH_MANAGER,
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
         AIRFLOW__API__PORT=str(port),
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+        # Log servers of the task runners and the triggerer: free ports, several Airflows side
+        # by side (the defaults 8793/8794 would clash).
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(_free_port()),
+        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(_free_port()),
         AIRFLOW__COSMOS__ENABLE_TELEMETRY="false",
         SPOTIFY_ELT_DATA_DIR=str(settings.data_dir),
         SPOTIFY_ELT_CONFIG_DIR=str(settings.config_dir),
@@ -127,7 +224,7 @@ def airflow_env(
         conn: dict[str, Any] = {"conn_type": "datahub-rest", "host": gms}
         if os.environ.get("DATAHUB_GMS_TOKEN"):
             conn["password"] = os.environ["DATAHUB_GMS_TOKEN"]
-        env["AIRFLOW_CONN_DATAHUB_REST_DEFAULT"] = json.dumps(conn)
+        env[f"AIRFLOW_CONN_{DATAHUB_CONN_ID.upper()}"] = json.dumps(conn)
     env.update(extra or {})
     return env
 
@@ -138,6 +235,7 @@ class UpReport:
     home: Path
     password: str | None
     demo: bool
+    executor: str = "local"
 
 
 def _serve_emulator(settings: Settings, vault: Vault, home: Path) -> dict[str, str]:
@@ -149,29 +247,13 @@ def _serve_emulator(settings: Settings, vault: Vault, home: Path) -> dict[str, s
     if _alive(pid) and base_file.exists():
         base = base_file.read_text().strip()
     else:
-        secret_name, _ = demo.secret_names(demo.PREFIX)
-        secret = vault.get(secret_name) or secrets.token_urlsafe(32)
-        vault.set(secret_name, secret)
-        port = demo._free_port()
-        base = f"http://127.0.0.1:{port}"
-        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        command = [
-            sys.executable, "-m", "spotify_elt", "emulator", "serve",
-            "--port", str(port), "--seed", str(demo.SEED), "--client-id", demo.CLIENT_ID,
-            "--redirect-uri", "http://127.0.0.1/callback",
-            "--clock-start", now, "--realtime-clock",
-        ]  # fmt: skip
-        log_file = (home / "emulator.log").open("ab")
-        proc = subprocess.Popen(
-            command,
-            env=dict(os.environ, SPOTIFY_ELT_EMULATOR_CLIENT_SECRET=secret),
-            stdout=log_file,
-            stderr=log_file,
-            start_new_session=True,
-        )
-        _pid_file(home, "emulator").write_text(str(proc.pid))
+        try:
+            emulator = demo.start_emulator(vault, log_file=home / "emulator.log")
+        except UserError as exc:
+            raise AirflowError(str(exc)) from None
+        base = emulator.base_url
+        _pid_file(home, "emulator").write_text(str(emulator.pid))
         base_file.write_text(base)
-        _wait_http(f"{base}/_emulator/health", 30, "the local Spotify emulator")
     job = demo.demo_settings(settings, base)
     demo.demo_credentials(job, vault)
     return {
@@ -201,13 +283,19 @@ def _wait_http(url: str, seconds: float, what: str) -> None:
 
 
 def up(
-    settings: Settings, *, port: int = DEFAULT_PORT, use_emulator: bool | None = None
+    settings: Settings,
+    *,
+    port: int = DEFAULT_PORT,
+    use_emulator: bool | None = None,
+    executor: str = "local",
 ) -> UpReport:
     """Start the local Airflow with everything wired (idempotent); see the module docstring."""
     from dataclasses import replace
 
     from .db import DatabaseTarget, init_database
 
+    if executor not in EXECUTORS:
+        raise AirflowError(f"Unknown executor {executor!r}; choose {' or '.join(EXECUTORS)}.")
     vault = Vault.from_settings(settings)
     if not vault.exists():
         vault.init()
@@ -228,12 +316,22 @@ def up(
     extra[f"AIRFLOW_CONN_{POSTGRES_CONN_ID.upper()}"] = json.dumps(
         postgres_connection_from_url(admin)
     )
+    metadata = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or metadata_url(admin)
+    extra["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = metadata
+    extra["AIRFLOW__CORE__EXECUTOR"] = EXECUTORS[executor]
+    if executor == "celery":
+        broker = os.environ.get(ENV_BROKER) or DEFAULT_BROKER
+        _check_celery(broker)
+        extra.update(celery_settings(broker, metadata))
     # The manifest, parsed with the real profile so dbt's partial parsing stays valid at run time.
-    dbt_parse(env=dbt_env(job, vault))
+    dbt_parse(env=masked_dbt_env(job, vault))
     env = airflow_env(settings, vault, port=port, extra=extra)
     url = f"http://127.0.0.1:{port}"
-    pid = _read_pid(home, "airflow")
-    if not _alive(pid):
+    components = dict(COMPONENTS)
+    if executor == "celery":
+        concurrency = os.environ.get(ENV_WORKER_CONCURRENCY) or "4"
+        components[CELERY_WORKER] = ("celery", "worker", "--concurrency", concurrency)
+    if not any(_alive(_read_pid(home, name)) for name in components):
         migrate = subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
             env=env,
@@ -245,17 +343,25 @@ def up(
             raise AirflowError(
                 f"`airflow db migrate` failed; see {home} ({migrate.stderr[-300:]})."
             )
-        log_file = (home / "standalone.log").open("ab")
+    (home / "executor").write_text(executor)
+    for name, command in components.items():
+        if _alive(_read_pid(home, name)):
+            continue
+        log_file = (home / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "standalone"],
+            [sys.executable, "-m", "airflow", *command],
             env=env,
             stdout=log_file,
             stderr=log_file,
             start_new_session=True,
         )
-        _pid_file(home, "airflow").write_text(str(proc.pid))
+        _pid_file(home, name).write_text(str(proc.pid))
+        if name == "api-server":
+            _wait_http(f"{url}/api/v2/monitor/health", 180, "Airflow's API server")
     _wait_http(f"{url}/api/v2/monitor/health", 180, "Airflow's API server")
-    return UpReport(url=url, home=home, password=admin_password(home), demo=demo_mode)
+    return UpReport(
+        url=url, home=home, password=admin_password(home), demo=demo_mode, executor=executor
+    )
 
 
 def admin_password(home: Path) -> str | None:
@@ -270,15 +376,16 @@ def admin_password(home: Path) -> str | None:
 
 def status(settings: Settings, *, port: int = DEFAULT_PORT) -> dict[str, Any]:
     home = airflow_home(settings)
-    pid = _read_pid(home, "airflow")
+    running = [name for name in [*COMPONENTS, CELERY_WORKER] if _alive(_read_pid(home, name))]
     healthy = False
-    if _alive(pid):
+    if running:
         with contextlib.suppress(requests.RequestException):
             healthy = requests.get(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=3).ok
+    executor_file = home / "executor"
     return {
         "home": str(home),
-        "running": _alive(pid),
-        "pid": pid,
+        "running": ", ".join(running) or "nothing",
+        "executor": executor_file.read_text().strip() if executor_file.exists() else "-",
         "healthy": healthy,
         "url": f"http://127.0.0.1:{port}",
         "emulator": _alive(_read_pid(home, "emulator")),
@@ -286,10 +393,11 @@ def status(settings: Settings, *, port: int = DEFAULT_PORT) -> dict[str, Any]:
 
 
 def down(settings: Settings) -> list[str]:
-    """Stop Airflow (its whole process group) and the demo emulator; returns what was stopped."""
+    """Stop Airflow's processes (each process group) and the demo emulator; what was stopped."""
     home = airflow_home(settings)
     stopped = []
-    for name in ("airflow", "emulator"):
+    # The worker first (it finishes nothing new once the scheduler is gone), the emulator last.
+    for name in [CELERY_WORKER, *reversed(COMPONENTS), "airflow", "emulator"]:
         pid = _read_pid(home, name)
         if _alive(pid):
             assert pid is not None

@@ -85,14 +85,33 @@ def _fresh_full(
     return _ids(conn, queries, tables)
 
 
+#: Catalog ids the API answered as unknown, with when (written by the extract step).
+MISSING_TABLE = "catalog_missing"
+
+
+def _recently_missing(
+    conn: psycopg.Connection, tables: set[str], kind: str, retry_age: timedelta
+) -> set[str]:
+    if MISSING_TABLE not in tables:
+        return set()
+    query = sql.SQL("SELECT object_id FROM {} WHERE kind = %s AND missing_at >= now() - %s").format(
+        sql.Identifier(SCHEMA, MISSING_TABLE)
+    )
+    return {r[0] for r in conn.execute(query, (kind, retry_age)).fetchall()}
+
+
 def catalog_work(
     conn: psycopg.Connection,
     *,
     refresh_age: timedelta,
     seed_artist_ids: Sequence[str] = (),
     search_queries: Sequence[str] = (),
+    missing_retry_age: timedelta = timedelta(0),
 ) -> CatalogWork:
-    """The catalog ids referenced in bronze that have no fresh full object there."""
+    """The catalog ids referenced in bronze that have no fresh full object there.
+
+    Ids the API answered as unknown less than ``missing_retry_age`` ago are left out.
+    """
     tables = _existing_tables(conn)
     track_refs = [
         _Query(t, f"SELECT ({e})->>'id' AS id FROM {{t}} WHERE ({e})->>'type' = 'track'")
@@ -141,6 +160,10 @@ def catalog_work(
     tracks = _ids(conn, track_refs, tables) - fresh_tracks
     albums = _ids(conn, album_refs, tables) - fresh_albums
     artists = _ids(conn, artist_refs, tables) - fresh_artists
+    if missing_retry_age > timedelta(0):
+        tracks -= _recently_missing(conn, tables, "tracks", missing_retry_age)
+        albums -= _recently_missing(conn, tables, "albums", missing_retry_age)
+        artists -= _recently_missing(conn, tables, "artists", missing_retry_age)
     known_seeds = _fresh_full(conn, {"artists": "payload"}, tables, refresh_age, "artist")
     return CatalogWork(
         known_ids=frozenset(fresh_tracks | fresh_albums | fresh_artists),

@@ -1,4 +1,4 @@
-"""The catalog: dbt artifacts into DataHub (and a markdown catalog beside them).
+"""The catalog: dbt artifacts into DataHub.
 
 Two recipes live in the repository, ``datahub/recipes/dbt.yml`` (models, snapshots, sources,
 tests with their results, owners/tags/terms from dbt ``meta``) and ``datahub/recipes/postgres.yml``
@@ -9,14 +9,15 @@ from the environment; :func:`run_catalog` fills it in from the configuration and
 * otherwise they go to an offline file sink, one JSON file of metadata change proposals per recipe
   under ``<data dir>/datahub/`` (inspect them with ``jq``, or load them into a server later with
   ``datahub ingest`` and a ``file`` source).
+
+The artifacts (docs, source freshness, test results, and the markdown catalog beside them) are
+written by :func:`spotify_elt.dbt_runner.write_docs_bundle`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,7 +88,7 @@ def recipe_env(settings: Settings, vault: Any, artifacts: Path) -> dict[str, str
     env = {
         "DBT_ARTIFACTS_DIR": str(artifacts),
         "DATAHUB_PG_HOST_PORT": f"{parts.hostname or 'localhost'}:{parts.port or 5432}",
-        "DATAHUB_PG_DATABASE": parts.path.lstrip("/"),
+        "DATAHUB_PG_DATABASE": unquote(parts.path.lstrip("/")),
         "DATAHUB_PG_USERNAME": unquote(parts.username or ""),
         "DATAHUB_PG_PASSWORD": unquote(parts.password or ""),
     }
@@ -170,40 +171,3 @@ def run_catalog(
         log.info("DataHub %s: %d records to %s", name, report.records[name], report.outputs[name])
     report.seconds = time.monotonic() - started
     return report
-
-
-# --------------------------------------------------------------------------- artifacts
-
-
-def prepare_artifacts(settings: Settings, vault: Any, folder: Path) -> Path:
-    """For ``spotify-elt catalog``: docs, freshness and the latest test results in ``folder``."""
-    from .orchestration import dbt_env, run_dbt
-
-    env = dbt_env(settings, vault)
-    target = folder / "target"
-    run_dbt(["docs", "generate"], env, target_path=target)
-    freshness = run_dbt(["source", "freshness"], env, target_path=target, check=False)
-    if freshness.returncode != 0:
-        log.warning("dbt source freshness reported stale or failing sources")
-    # The test results of the last `dbt build` (spotify-elt transform writes them there).
-    from .transform import default_target_path
-
-    built = default_target_path(settings) / "run_results.json"
-    if built.exists():
-        shutil.copyfile(built, target / "run_results.json")
-    else:
-        (target / "run_results.json").unlink(missing_ok=True)
-    write_markdown_catalog(target, folder / "catalog")
-    return target
-
-
-def write_markdown_catalog(target: Path, out_dir: Path) -> int:
-    """The markdown catalog (:mod:`spotify_elt.catalog_md`) of a docs target; pages written."""
-    from . import catalog_md
-
-    manifest = json.loads((target / "manifest.json").read_text())
-    catalog_file = target / "catalog.json"
-    catalog = json.loads(catalog_file.read_text()) if catalog_file.exists() else {}
-    pages = catalog_md.render_catalog(manifest, catalog)
-    catalog_md.write_catalog(pages, out_dir)
-    return len(pages)

@@ -8,8 +8,9 @@ types, never on timestamps or row counts, so CI can check the committed pages ar
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -265,5 +266,11 @@ def write_catalog(pages: Mapping[str, str], out_dir: Path) -> list[str]:
     return changed
 
 
-def catalogued_tables(pages: Iterable[str]) -> list[str]:
-    return sorted(p[:-3].replace("/", ".") for p in pages if p != INDEX)
+def write_markdown_catalog(target: Path, out_dir: Path) -> int:
+    """Write the catalog of a ``dbt docs generate`` target folder to ``out_dir``; pages written."""
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog_file = target / "catalog.json"
+    catalog = json.loads(catalog_file.read_text()) if catalog_file.exists() else {}
+    pages = render_catalog(manifest, catalog)
+    write_catalog(pages, out_dir)
+    return len(pages)

@@ -17,7 +17,9 @@ whenever the configuration is shown.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -25,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import platformdirs
 
@@ -87,7 +89,16 @@ class Settings:
         },
     )
     database_name: str = field(
-        default="spotify_elt", metadata={"help": "Database created on the embedded server."}
+        default="spotify_elt",
+        metadata={"help": "Database created on the embedded server (no quotes or backslashes)."},
+    )
+    target: str = field(
+        default="auto",
+        metadata={
+            "help": "auto | emulator | spotify: whose data the commands after `run` work on "
+            "(auto: the last run's, else spotify with a client id, else the emulator).",
+            "choices": ("auto", "emulator", "spotify"),
+        },
     )
 
     # Spotify.
@@ -130,6 +141,13 @@ class Settings:
     catalog_refresh_days: float = field(
         default=30.0,
         metadata={"help": "Catalog objects older than this in bronze are fetched again."},
+    )
+    missing_retry_days: float = field(
+        default=7.0,
+        metadata={
+            "help": "Catalog ids the API answered as unknown (404) are asked again only after "
+            "this many days (remembered in bronze.catalog_missing)."
+        },
     )
     seed_artist_ids: tuple[str, ...] = field(
         default=(), metadata={"help": "Artist ids whose albums are loaded into the catalog."}
@@ -201,6 +219,23 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}:{REDACTED}@{netloc[1]}"))
 
 
+# dbt's PostgreSQL macros write the database name into SQL literals and quoted identifiers
+# without escaping it: a quote in the name would end them (and could inject SQL).
+_UNSAFE_DATABASE_NAME = re.compile(r"[\"'\\\x00-\x1f]")
+
+
+def unsafe_database_name(name: str) -> str | None:
+    """Why ``name`` cannot be this project's database, or None when it can."""
+    if not name.strip():
+        return "The database name is empty."
+    if _UNSAFE_DATABASE_NAME.search(name):
+        return (
+            f"The database name {name!r} holds a quote, a backslash or a control character, "
+            "which dbt writes into SQL unescaped; use letters, digits, spaces, _ or -."
+        )
+    return None
+
+
 def config_file_path(config_dir: Path | None = None) -> Path:
     explicit = os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
     if explicit:
@@ -232,7 +267,7 @@ def _coerce(name: str, annotation: Any, raw: Any, origin: str) -> Any:
                 return False
             raise ValueError
         if hint is int:
-            if isinstance(raw, bool):
+            if isinstance(raw, bool | float):  # int() would drop a fraction silently
                 raise TypeError
             return int(raw)
         if hint is float:
@@ -240,7 +275,9 @@ def _coerce(name: str, annotation: Any, raw: Any, origin: str) -> Any:
                 raise TypeError
             return float(raw)
         if typing.get_origin(hint) is tuple:
-            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            if not isinstance(raw, str | list):  # a TOML table or number is no list
+                raise TypeError
+            items = raw.split(",") if isinstance(raw, str) else raw
             return tuple(str(i).strip() for i in items if str(i).strip())
         if hint is str:
             if not isinstance(raw, str):
@@ -273,6 +310,8 @@ def _read_file(path: Path) -> dict[str, Any]:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"The config file {path} is not valid TOML ({exc}).") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"The config file {path} is not UTF-8 text; save it as UTF-8.") from None
     except OSError as exc:
         raise ConfigError(f"The config file {path} cannot be read ({exc.strerror}).") from None
     return data
@@ -312,7 +351,74 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
         if hints[name] in (int, float) and value < 0:
             raise ConfigError(f"{name} must not be negative, got {value!r}.")
+    _validate(values)
     return Settings(**values)
+
+
+#: The smallest accepted value of numeric fields (when not 0) and the largest.
+_NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "rate_budget": (1, 1_000_000),
+    "rate_window_seconds": (0.001, 86_400),
+    "max_retries": (0, 100),
+    "backoff_seconds": (0, 3_600),
+    "catalog_refresh_days": (0, 36_500),
+    "missing_retry_days": (0, 36_500),
+    "search_pages": (1, 100),
+}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TIME_RANGES = ("short_term", "medium_term", "long_term")
+_SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
+#: Query parameters of a DSN that libpq reads as whole numbers.
+_DSN_INT_PARAMS = ("connect_timeout", "port", "keepalives", "keepalives_idle")
+
+
+def _validate(values: Mapping[str, Any]) -> None:
+    """Refuse values that are well typed but unusable, with one sentence naming the key."""
+    for name, (low, high) in _NUMBER_RANGES.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ConfigError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}.")
+    level = values.get("log_level")
+    if level is not None and str(level).upper() not in _LOG_LEVELS:
+        raise ConfigError(
+            f"log_level must be one of {', '.join(_LOG_LEVELS)} (any case), got {level!r}."
+        )
+    for time_range in values.get("time_ranges") or ():
+        if time_range not in _TIME_RANGES:
+            raise ConfigError(
+                f"time_ranges holds {time_range!r}; Spotify's are {', '.join(_TIME_RANGES)}."
+            )
+    for artist in values.get("seed_artist_ids") or ():
+        if not _SPOTIFY_ID.fullmatch(artist):
+            raise ConfigError(
+                f"seed_artist_ids holds {artist!r}, which is not a Spotify id (22 letters and "
+                "digits, as in open.spotify.com/artist/<id>)."
+            )
+    database = values.get("database_name", "spotify_elt")
+    problem = unsafe_database_name(database)
+    if problem:
+        raise ConfigError(problem)
+    if len(database.encode()) > 63:
+        raise ConfigError(f"database_name must be at most 63 bytes long, got {database!r}.")
+    if values.get("database_url"):
+        check_database_url(values["database_url"])
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a DSN libpq would reject or misread; the message never shows the password."""
+    shown = redact_url(url)
+    parts = urlsplit(url)
+    if parts.scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+        raise ConfigError(f"database_url must be a postgresql:// URL, got {shown!r}.")
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not 0-65535)
+    except ValueError:
+        raise ConfigError(f"database_url has an invalid port (0 to 65535): {shown!r}.") from None
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _DSN_INT_PARAMS and not value.strip().lstrip("-").isdigit():
+            raise ConfigError(f"database_url sets {key}={value!r}, which is not a whole number.")
 
 
 def settings_help() -> list[tuple[str, str, str]]:

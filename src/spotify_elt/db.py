@@ -12,22 +12,23 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
 import secrets
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
-from .config import Settings, redact_url
+from .config import Settings, redact_url, unsafe_database_name
 from .errors import DatabaseError, UserError
 
 if TYPE_CHECKING:
@@ -45,11 +46,18 @@ logging.getLogger("pgserver").setLevel(logging.WARNING)
 LAYERS = ("bronze", "silver", "gold")
 # dlt stages merge loads in "<dataset>_staging"; it belongs to the bronze layer.
 BRONZE_STAGING = "bronze_staging"
+# The shared rate budget of the extractors (extract.spotify.shared_limit), written by the loader.
+RATE_LIMIT_SCHEMA = "ratelimit"
 
 LOADER = "spotify_loader"
 TRANSFORMER = "spotify_transformer"
 READER = "spotify_reader"
+#: The three kinds of pipeline role. Each installation (database) has roles of its own, named
+#: ``<kind>_<database>`` (see :func:`role_name`): roles are server-wide, so one installation's
+#: ``db init`` never touches another's roles or passwords.
 ROLES = (LOADER, TRANSFORMER, READER)
+#: Longest role name whose vault entry (``postgres_<role>_password``) is a valid secret name.
+_ROLE_NAME_MAX = 46
 
 _HBA_MARKER = "# managed by spotify-elt"
 _HBA = f"""{_HBA_MARKER}
@@ -71,7 +79,7 @@ def describe_url(url: str) -> str:
     if not host and query_host:
         host = query_host.group(1)
     where = f"{host or 'localhost'}{':' + str(parts.port) if parts.port else ''}"
-    database = parts.path.lstrip("/") or "(default)"
+    database = url_database(url) or "(default)"
     return f"database {database!r} on {where}"
 
 
@@ -131,17 +139,26 @@ def with_credentials(url: str, user: str, password: str | None, database: str | 
     auth = quote(user, safe="")
     if password is not None:
         auth += ":" + quote(password, safe="")
-    path = f"/{database}" if database is not None else parts.path
+    # A database name may hold any character (quotes, spaces, ...): percent-encode it.
+    path = "/" + quote(database, safe="") if database is not None else parts.path
     return urlunsplit((parts.scheme, f"{auth}@{host}{port}", path, parts.query, parts.fragment))
 
 
+def url_database(url: str) -> str:
+    """The database a DSN names, percent-decoded (empty when it names none)."""
+    return unquote(urlsplit(url).path.lstrip("/"))
+
+
 def database_of(url: str) -> str:
-    name = urlsplit(url).path.lstrip("/")
+    name = url_database(url)
     if not name:
         raise DatabaseError(
             f"The database URL {redact_url(url)!r} names no database; "
             "add one, e.g. .../spotify_elt."
         )
+    problem = unsafe_database_name(name)
+    if problem:
+        raise DatabaseError(problem)
     return name
 
 
@@ -188,7 +205,10 @@ class EmbeddedPostgres:
                 f"The embedded PostgreSQL ({self.pgdata}) is not running; "
                 "start it with `spotify-elt db up`."
             )
-        return str(info.get_uri(database=database or self.database))
+        # pgserver puts the name into the URL as it is; a name needing quoting is re-encoded.
+        return with_credentials(
+            str(info.get_uri(database="postgres")), "postgres", "", database or self.database
+        )
 
     def up(self) -> str:
         """Start the server if needed (idempotent, fast when running) and return its admin URL."""
@@ -335,6 +355,28 @@ class RoleUrls:
         return {LOADER: self.loader, TRANSFORMER: self.transformer, READER: self.reader}[role]
 
 
+def role_name(kind: str, database: str) -> str:
+    """The name of the ``kind`` role (:data:`ROLES`) of the installation in ``database``.
+
+    ``spotify_loader`` of database ``spotify_elt`` is ``spotify_loader_spotify_elt``. A database
+    name that is not lower-case letters, digits and ``_`` or is too long is shortened and
+    suffixed with a hash of it, so that two databases never share a role.
+    """
+    if kind not in ROLES:
+        raise ValueError(f"unknown role kind {kind!r}")
+    room = _ROLE_NAME_MAX - len(kind) - 1
+    if re.fullmatch(r"[a-z0-9_]+", database) and len(database) <= room:
+        return f"{kind}_{database}"
+    digest = hashlib.blake2b(database.encode(), digest_size=4).hexdigest()
+    clean = re.sub(r"[^a-z0-9_]+", "_", database.lower())[: room - len(digest) - 1]
+    return f"{kind}_{clean}_{digest}"
+
+
+def role_names(database: str) -> dict[str, str]:
+    """Role kind -> role name, for the installation in ``database``."""
+    return {kind: role_name(kind, database) for kind in ROLES}
+
+
 def new_role_password(role: str) -> str:
     """A fresh random password for a pipeline role."""
     return secrets.token_urlsafe(24)
@@ -353,23 +395,30 @@ def _role_password(vault: Vault, role: str) -> tuple[str, bool]:
 
 
 def role_urls(admin_url: str, vault: Vault) -> RoleUrls:
-    """The URLs of the three roles on the server of ``admin_url`` (passwords from the vault)."""
+    """The URLs of the installation's three roles (its database's; passwords from the vault)."""
     from .vault import db_password_name
 
     urls = {}
-    for role in ROLES:
-        password = vault.require(db_password_name(role))
-        urls[role] = with_credentials(admin_url, role, password)
+    for kind, name in role_names(database_of(admin_url)).items():
+        password = vault.get(db_password_name(name))
+        if password is None:
+            raise DatabaseError(
+                f"The vault holds no password for the role {name} of database "
+                f"{database_of(admin_url)!r}; run `spotify-elt db init`."
+            )
+        urls[kind] = with_credentials(admin_url, name, password)
     return RoleUrls(loader=urls[LOADER], transformer=urls[TRANSFORMER], reader=urls[READER])
 
 
 def _grant_statements(database: str) -> list[sql.Composable]:
     ident = sql.Identifier
     db = ident(database)
-    loader, transformer, reader = ident(LOADER), ident(TRANSFORMER), ident(READER)
+    names = role_names(database)
+    loader, transformer, reader = (ident(names[k]) for k in ROLES)
     bronze, staging, silver, gold = (ident(s) for s in (*LAYERS[:1], BRONZE_STAGING, *LAYERS[1:]))
     statements: list[sql.Composable] = []
-    for schema in (bronze, staging, silver, gold):
+    ratelimit = ident(RATE_LIMIT_SCHEMA)
+    for schema in (bronze, staging, silver, gold, ratelimit):
         statements.append(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
         statements.append(sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(schema))
     statements += [
@@ -380,6 +429,8 @@ def _grant_statements(database: str) -> list[sql.Composable]:
         ),
         # Loader: creates and writes in bronze (and dlt's bronze staging) only.
         sql.SQL("GRANT USAGE, CREATE ON SCHEMA {}, {} TO {}").format(bronze, staging, loader),
+        # ... and keeps the extractors' shared rate budget.
+        sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(ratelimit, loader),
         # Transformer: reads bronze, writes silver and gold.
         sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(bronze, transformer),
         sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(bronze, transformer),
@@ -418,7 +469,7 @@ def init_database(admin_url: str, vault: Vault) -> InitReport:
             with conn.transaction():
                 # Roles are cluster-wide: serialise concurrent inits on the same cluster.
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('spotify-elt db init'))")
-                for role in ROLES:
+                for kind, role in role_names(database).items():
                     password, is_new = _role_password(vault, role)
                     if is_new:
                         new_passwords.append(role)
@@ -434,6 +485,7 @@ def init_database(admin_url: str, vault: Vault) -> InitReport:
                             "NOINHERIT PASSWORD {}"
                         ).format(sql.Identifier(role), sql.Literal(password))
                     )
+                    _adopt_legacy_objects(conn, kind, role)
                 for statement in _grant_statements(database):
                     conn.execute(statement.as_string(conn))
         except psycopg.errors.InsufficientPrivilege as exc:
@@ -446,45 +498,63 @@ def init_database(admin_url: str, vault: Vault) -> InitReport:
     return InitReport(database, tuple(created), tuple(new_passwords))
 
 
+def _adopt_legacy_objects(conn: psycopg.Connection, kind: str, role: str) -> None:
+    """Objects of this database owned by the role of older versions (``spotify_loader``, shared
+    by every installation on the server) pass to this installation's role; that old role keeps
+    whatever it owns in other databases."""
+    legacy = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+        "WHERE r.rolname = %s)",
+        (kind,),
+    ).fetchone()
+    if legacy and legacy[0]:
+        conn.execute(
+            sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(kind), sql.Identifier(role))
+        )
+        log.info("objects of the role %s in this database now belong to %s", kind, role)
+
+
 def check_initialised(admin_url: str) -> list[str]:
     """What is missing for the pipeline (schemas, roles); empty when initialised."""
     missing: list[str] = []
     with connect(admin_url) as conn:
         schemas = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace").fetchall()}
         roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles").fetchall()}
-    missing += [f"schema {s}" for s in (*LAYERS, BRONZE_STAGING) if s not in schemas]
-    missing += [f"role {r}" for r in ROLES if r not in roles]
+    wanted = (*LAYERS, BRONZE_STAGING, RATE_LIMIT_SCHEMA)
+    missing += [f"schema {s}" for s in wanted if s not in schemas]
+    missing += [f"role {r}" for r in role_names(database_of(admin_url)).values() if r not in roles]
     return missing
 
 
 @contextlib.contextmanager
-def advisory_lock(url: str, key: str, *, wait: bool, busy: UserError) -> Iterator[None]:
-    """Hold a session-level advisory lock named ``key`` on the database of ``url``.
+def advisory_lock(
+    url: str, keys: str | Sequence[str], *, wait: bool, busy: UserError | None = None
+) -> Iterator[None]:
+    """Hold session-level advisory locks named ``keys`` on the database of ``url``.
 
-    With ``wait`` block until it is free; otherwise raise ``busy`` when someone holds it. The lock
-    is released explicitly before the connection closes: a closed connection's backend releases
-    its locks only when it has noticed the close, which a quick next run could race.
+    Several keys are taken in the order given (callers that take several sort them, so that
+    waiting holders cannot deadlock). With ``wait`` block until each is free; otherwise raise
+    ``busy`` when someone holds one (those already taken are released). Locks are released
+    explicitly before the connection closes: a closed connection's backend releases its locks
+    only when it has noticed the close, which a quick next run could race.
     """
+    wanted = [keys] if isinstance(keys, str) else list(keys)
     conn = connect(url)
-    held = False
+    held: list[str] = []
     try:
-        if wait:
-            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
-            held = True
-        else:
-            row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
-            held = bool(row and row[0])
-            if not held:
-                raise busy
+        for key in wanted:
+            if wait:
+                conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            else:
+                row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+                if not (row and row[0]):
+                    raise busy or UserError(f"The lock {key!r} is held by another run.")
+            held.append(key)
         yield
     finally:
-        if held and not conn.closed:
+        for key in reversed(held):
+            if conn.closed:
+                break
             with contextlib.suppress(psycopg.Error):
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
         conn.close()
-
-
-@contextlib.contextmanager
-def admin_connection(settings: Settings) -> Iterator[psycopg.Connection]:
-    with connect(DatabaseTarget(settings).admin_url()) as conn:
-        yield conn

@@ -4,7 +4,7 @@ Anything raised as a :class:`UserError` ends in one clear sentence on stderr and
 never a traceback (the CLI catches it). Everything else is a bug and fails loudly.
 
 Exit codes: 1 a user error, 2 configuration, 3 vault, 4 database, 5 extraction, 6 history
-import, 7 report, 8 transform (dbt), 9 catalog (DataHub).
+import, 7 report, 8 transform (dbt), 9 catalog (DataHub), 10 export.
 """
 
 from __future__ import annotations

@@ -8,35 +8,18 @@ same pipeline: the listener's data first, then the catalog objects bronze does n
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 
-from .config import Settings
-from .db import DatabaseTarget, advisory_lock, connect, describe_url, role_urls
-from .errors import UserError
-from .vault import CLIENT_SECRET, REFRESH_TOKEN, Vault
-
-# dlt reads these at import: no Airflow secrets lookup (3 s at start), no telemetry (no network),
-# uncompressed CSV files for Postgres COPY (dlt gzips at max level by default).
-os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
-os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
-
-import dlt
-from dlt.destinations.impl.postgres.configuration import PostgresCredentials
-
 from extract.spotify import (
+    CATALOG_TABLES,
     USER_TABLES,
     ExtractCounters,
     spotify_catalog_source,
@@ -46,16 +29,30 @@ from extract.spotify.client import (
     ClientCredentialsToken,
     RefreshTokenToken,
     RetryPolicy,
+    SpotifyAuthError,
     SpotifyClient,
     SpotifyError,
 )
+from extract.spotify.shared_limit import PostgresRollingWindowLimiter
 
-from .bronze import catalog_work
+from .bronze import MISSING_TABLE, catalog_work
+from .config import Settings
+from .db import RATE_LIMIT_SCHEMA, DatabaseTarget, advisory_lock, connect, describe_url, role_urls
+from .errors import UserError
+from .loading import (
+    DATASET,
+    Stage,
+    dlt_failure,
+    error_in,
+    first_line,
+    load_into_bronze,
+    make_pipeline,
+)
+from .vault import CLIENT_SECRET, REFRESH_TOKEN, Vault
 
 log = logging.getLogger(__name__)
 
 PIPELINE_NAME = "spotify_elt_bronze"
-DATASET = "bronze"
 LOCK_KEY = "spotify-elt extract"
 
 
@@ -118,6 +115,7 @@ def build_client(
     *,
     on_request: Callable[[str, int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    limiter: Any = None,
 ) -> SpotifyClient:
     import requests
 
@@ -150,26 +148,25 @@ def build_client(
         session=session,
         on_request=on_request,
         sleep=sleep,
+        limiter=limiter,
     )
 
 
-def dlt_credentials(url: str) -> PostgresCredentials:
-    """dlt credentials for a DSN, including a Unix-socket host given as ``?host=/dir``."""
-    parts = urlsplit(url)
-    creds = PostgresCredentials()
-    creds.database = parts.path.lstrip("/")
-    creds.username = unquote(parts.username or "")
-    # dlt refuses a DSN without a password even under trust auth.
-    creds.password = unquote(parts.password or "") or "unused"
-    host = parts.hostname or ""
-    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
-    if not host and "host" in query:
-        # A socket directory: dlt rebuilds a URL, where libpq wants it percent-encoded.
-        host = quote(unquote(query.pop("host")), safe="")
-    creds.host = host or "localhost"
-    creds.port = parts.port or 5432
-    creds.connect_timeout = 15
-    return creds
+def shared_limiter(
+    settings: Settings, loader_url: str, client_id: str, sleep: Callable[[float], None]
+) -> PostgresRollingWindowLimiter:
+    """The app's rate budget, held in the database so parallel extractions share it.
+
+    Spotify counts per app: the bucket is the client id at this API.
+    """
+    return PostgresRollingWindowLimiter(
+        loader_url,
+        settings.rate_budget,
+        settings.rate_window_seconds,
+        bucket=f"{settings.api_url.rstrip('/')} {client_id}",
+        schema=RATE_LIMIT_SCHEMA,
+        sleep=sleep,
+    )
 
 
 @dataclass
@@ -195,77 +192,201 @@ class ExtractSummary:
         return sum(self.requests.values())
 
 
-@contextlib.contextmanager
-def extract_lock(loader_url: str, *, wait: bool) -> Iterator[None]:
-    """One extraction at a time per database (a session-level advisory lock)."""
-    busy = ExtractError(
-        "Another extraction is running on this database; wait for it to finish or run with --wait."
-    )
-    with advisory_lock(loader_url, LOCK_KEY, wait=wait, busy=busy):
-        yield
+def lock_keys(tables: Sequence[str], pipeline_name: str) -> list[str]:
+    """The advisory locks an extraction holds: each bronze table it writes, and its dlt pipeline.
+
+    Extractions of disjoint tables through different pipelines (the DAG's shards) run at once;
+    two that share a table or a pipeline (its working directory and state) run one after the
+    other. Taken in one sorted order, so waiting extractions cannot deadlock.
+    """
+    return sorted({f"{LOCK_KEY} table {t}" for t in tables} | {f"{LOCK_KEY} {pipeline_name}"})
 
 
-def _spotify_error_in(exc: BaseException) -> SpotifyError | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, SpotifyError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+def _stopped(exc: SpotifyError) -> ExtractError:
+    """The one sentence for an extraction that Spotify (or the way to it) stopped."""
+    if (
+        isinstance(exc, SpotifyAuthError)
+        and exc.grant == "refresh_token"
+        and exc.error == "invalid_grant"
+    ):
+        return ExtractError(
+            "Spotify no longer accepts the saved login (the refresh token was revoked or has "
+            "expired); run `spotify-elt auth login` to log in again."
+        )
+    return ExtractError(f"The extraction stopped: {exc}")
 
 
-def _run_pipeline(pipeline: Any, source: Any, summary: ExtractSummary) -> None:
+def _load_failed(stage: Stage, exc: BaseException) -> ExtractError:
+    """The one sentence for a run into bronze that failed (Spotify's refusal, when it was)."""
     from dlt.pipeline.exceptions import PipelineStepFailed
 
-    try:
-        info = pipeline.run(source, loader_file_format="csv")
-    except PipelineStepFailed as exc:
-        spotify = _spotify_error_in(exc)
-        if spotify is not None:
-            raise ExtractError(f"The extraction stopped: {spotify}") from None
-        if isinstance(exc.__cause__ or exc.__context__, psycopg.Error):
-            raise ExtractError(
-                f"Loading into bronze failed at step {exc.step}: {exc.exception}"
-            ) from None
-        raise
-    load_ids = list(info.loads_ids)
-    summary.load_ids += load_ids
-    if load_ids:
-        summary.rows.update(_rows_loaded(pipeline, load_ids))
+    spotify = error_in(exc, SpotifyError)
+    if spotify is not None:
+        return _stopped(spotify)
+    if isinstance(exc, PipelineStepFailed):
+        return ExtractError(
+            f"Loading into bronze failed at step {exc.step}: {dlt_failure(exc.exception)}."
+        )
+    return ExtractError(f"Loading into bronze failed: {first_line(exc)}.")
 
 
-def _rows_loaded(pipeline: Any, load_ids: list[str]) -> Counter[str]:
-    """Rows per bronze table that these load packages wrote (counted in the destination)."""
-    counts: Counter[str] = Counter()
-    tables = sorted(
-        {
-            name
-            for schema in pipeline.schemas.values()
-            for name, table in schema.tables.items()
-            if not name.startswith("_dlt") and table.get("columns")
-        }
+def _run_pipeline(pipeline: Any, source: Any, summary: ExtractSummary, loader_url: str) -> None:
+    """Run ``source`` into bronze in turns with other shards; count what it loaded."""
+    loaded = load_into_bronze(
+        pipeline, source, fail=_load_failed, loader_url=loader_url, count_rows=True
     )
-    with pipeline.sql_client() as client:
-        for table in tables:
-            qualified = client.make_qualified_table_name(table)
-            rows = client.execute_sql(
-                f"SELECT count(*) FROM {qualified} WHERE _dlt_load_id = ANY(%s)", load_ids
+    summary.load_ids += [*loaded.settled, *loaded.load_ids]
+    summary.rows.update(loaded.rows)
+
+
+#: Key columns of the catalog tables (as the catalog source's primary keys name them).
+_CATALOG_KEYS = {
+    "albums": ("album_id",),
+    "album_tracks": ("album_id", "track_id"),
+    "artists": ("artist_id",),
+    "tracks": ("track_id",),
+}
+
+
+def create_empty_catalog_tables(loader_url: str) -> list[str]:
+    """Create, empty, the catalog tables dlt has not created yet; returns their names.
+
+    A library whose catalog ids the API all answered 404 (or that names none) leaves them
+    absent, and dbt cannot unit-test or build over a relation that does not exist. The layout is
+    dlt's own (it adopts an existing table and adds columns it lacks): the loader owns them.
+    """
+    created = []
+    with connect(loader_url) as conn:
+        for table, keys in _CATALOG_KEYS.items():
+            exists = conn.execute("SELECT to_regclass(%s)", (f"{DATASET}.{table}",)).fetchone()
+            if exists and exists[0] is not None:
+                continue
+            key_columns = "".join(f"{key} varchar NOT NULL, " for key in keys)
+            conn.execute(
+                f"CREATE TABLE {DATASET}.{table} (payload jsonb NOT NULL, "
+                f"endpoint varchar NOT NULL, requested_at timestamptz NOT NULL, {key_columns}"
+                f"_dlt_load_id varchar NOT NULL, _dlt_id varchar NOT NULL UNIQUE)"
             )
-            if rows and rows[0][0]:
-                counts[table] = int(rows[0][0])
-    return counts
+            created.append(table)
+        conn.commit()
+    if created:
+        log.info("created the empty bronze tables %s (no catalog object yet)", ", ".join(created))
+    return created
 
 
-def make_pipeline(settings: Settings, loader_url: str, name: str = PIPELINE_NAME) -> Any:
-    return dlt.pipeline(  # type: ignore[call-overload]
-        pipeline_name=name,
-        destination=dlt.destinations.postgres(credentials=dlt_credentials(loader_url)),
-        dataset_name=DATASET,
-        pipelines_dir=str(Path(settings.data_dir) / "dlt"),
-        progress="log" if os.environ.get("SPOTIFY_ELT_DLT_PROGRESS") else None,
+def _missing_source(missing: Sequence[tuple[str, str]]) -> Any:
+    """The catalog ids the API answered as unknown, for ``bronze.catalog_missing``."""
+    import dlt
+
+    now = datetime.now(UTC)
+    rows = [
+        {"kind": kind, "object_id": object_id, "missing_at": now}
+        for kind, object_id in dict.fromkeys(missing)
+    ]
+
+    @dlt.source(name="spotify_catalog_missing")
+    def catalog_missing() -> Any:
+        return dlt.resource(
+            rows,
+            name=MISSING_TABLE,
+            primary_key=("kind", "object_id"),
+            write_disposition="merge",
+            columns={"missing_at": {"data_type": "timestamp", "nullable": False}},
+        )
+
+    return catalog_missing()
+
+
+def _wanted_tables(resources: Sequence[str] | None) -> set[str]:
+    """The user-data tables to extract (all by default; playlist items need the playlists)."""
+    if resources:
+        unknown = set(resources) - set(USER_TABLES)
+        if unknown:
+            raise UserError(
+                f"Unknown resource(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(USER_TABLES)}."
+            )
+    wanted = set(resources or USER_TABLES)
+    if "playlist_items" in wanted:
+        wanted.add("playlists")
+    return wanted
+
+
+@dataclass
+class _Run:
+    """What the parts of one extraction share: where it loads, with what, and its tallies."""
+
+    settings: Settings
+    credentials: Credentials
+    client: SpotifyClient
+    pipeline: Any
+    loader_url: str
+    counters: ExtractCounters
+    summary: ExtractSummary
+
+
+def _extract_user_data(run: _Run, tables: set[str], resources: Sequence[str] | None) -> None:
+    """The listener's data (a user token): all of it, or the bronze tables ``tables``."""
+    if not run.credentials.refresh_token:
+        run.counters.warn(
+            "no refresh token in the vault: user data skipped (run `spotify-elt auth login`)"
+        )
+        return
+    source = spotify_user_source(
+        run.client, counters=run.counters, time_ranges=run.settings.time_ranges
     )
+    if resources:
+        source = source.with_resources(*sorted(tables))
+    _run_pipeline(run.pipeline, source, run.summary, run.loader_url)
+    run.summary.user_data = True
+
+
+def _extract_catalog(run: _Run) -> None:
+    """The catalog objects bronze references and lacks (an app token), then the unknown ids."""
+    if not run.credentials.client_secret:
+        run.counters.warn(
+            "no client secret in the vault: catalog enrichment skipped "
+            "(run `spotify-elt secrets set spotify_client_secret`)"
+        )
+        return
+    settings = run.settings
+    with connect(run.loader_url) as conn:
+        work = catalog_work(
+            conn,
+            refresh_age=timedelta(days=settings.catalog_refresh_days),
+            seed_artist_ids=settings.seed_artist_ids,
+            search_queries=settings.search_queries,
+            missing_retry_age=timedelta(days=settings.missing_retry_days),
+        )
+    if work.empty:
+        return
+    api_mode: Any = settings.api_mode
+    source = spotify_catalog_source(
+        run.client,
+        work,
+        api_mode=api_mode,
+        counters=run.counters,
+        search_pages=settings.search_pages,
+    )
+    _run_pipeline(run.pipeline, source, run.summary, run.loader_url)
+    if run.counters.missing:
+        _run_pipeline(
+            run.pipeline, _missing_source(run.counters.missing), run.summary, run.loader_url
+        )
+
+
+def _tally(summary: ExtractSummary, client: SpotifyClient, counters: ExtractCounters) -> None:
+    """Copy the client's and the sources' counts into the summary."""
+    stats = client.stats
+    summary.requests = Counter(stats.requests)
+    summary.retries = Counter(stats.retries)
+    summary.rate_limit_waits = stats.rate_limit_waits
+    summary.rate_limit_wait_seconds = stats.rate_limit_wait_seconds
+    summary.throttle_wait_seconds = stats.throttle_wait_seconds
+    summary.skipped_playlists = counters.skipped_playlists
+    summary.missing_ids = counters.missing_ids
+    summary.batch_fallback = counters.batch_fallback
+    summary.warnings = list(counters.warnings)
 
 
 def run_extract(
@@ -288,77 +409,40 @@ def run_extract(
     """
     started = time.monotonic()
     summary = ExtractSummary()
-    target = DatabaseTarget(settings)
-    admin = target.admin_url()
-    urls = role_urls(admin, vault)
-    client = build_client(settings, credentials, on_request=on_request, sleep=sleep)
+    urls = role_urls(DatabaseTarget(settings).admin_url(), vault)
+    wanted = _wanted_tables(resources)
+    tables = [*(sorted(wanted) if user_data else []), *(CATALOG_TABLES if catalog else ())]
+    limiter = shared_limiter(settings, urls.loader, credentials.client_id, sleep)
+    client = build_client(
+        settings, credentials, on_request=on_request, sleep=sleep, limiter=limiter
+    )
     counters = ExtractCounters()
+    busy = ExtractError(
+        "Another extraction is writing the same bronze tables; wait for it to finish or run "
+        "with --wait."
+    )
     try:
-        with extract_lock(urls.loader, wait=wait_for_lock):
+        limiter.open()
+        with advisory_lock(
+            urls.loader, lock_keys(tables, pipeline_name), wait=wait_for_lock, busy=busy
+        ):
             pipeline = make_pipeline(settings, urls.loader, pipeline_name)
+            run = _Run(settings, credentials, client, pipeline, urls.loader, counters, summary)
             if user_data:
-                if not credentials.refresh_token:
-                    counters.warn(
-                        "no refresh token in the vault: user data skipped "
-                        "(run `spotify-elt auth login`)"
-                    )
-                else:
-                    source = spotify_user_source(
-                        client, counters=counters, time_ranges=settings.time_ranges
-                    )
-                    if resources:
-                        unknown = set(resources) - set(USER_TABLES)
-                        if unknown:
-                            raise UserError(
-                                f"Unknown resource(s) {', '.join(sorted(unknown))}; "
-                                f"known: {', '.join(USER_TABLES)}."
-                            )
-                        wanted = set(resources)
-                        if "playlist_items" in wanted:
-                            wanted.add("playlists")
-                        source = source.with_resources(*sorted(wanted))
-                    _run_pipeline(pipeline, source, summary)
-                    summary.user_data = True
+                _extract_user_data(run, wanted, resources)
             if catalog:
-                if not credentials.client_secret:
-                    counters.warn(
-                        "no client secret in the vault: catalog enrichment skipped "
-                        "(run `spotify-elt secrets set spotify_client_secret`)"
-                    )
-                else:
-                    with connect(urls.loader) as conn:
-                        work = catalog_work(
-                            conn,
-                            refresh_age=timedelta(days=settings.catalog_refresh_days),
-                            seed_artist_ids=settings.seed_artist_ids,
-                            search_queries=settings.search_queries,
-                        )
-                    if not work.empty:
-                        api_mode: Any = settings.api_mode
-                        _run_pipeline(
-                            pipeline,
-                            spotify_catalog_source(
-                                client,
-                                work,
-                                api_mode=api_mode,
-                                counters=counters,
-                                search_pages=settings.search_pages,
-                            ),
-                            summary,
-                        )
+                _extract_catalog(run)
+            create_empty_catalog_tables(urls.loader)
     except SpotifyError as exc:  # raised outside dlt (tokens fetched eagerly)
-        raise ExtractError(f"The extraction stopped: {exc}") from None
+        raise _stopped(exc) from None
+    except psycopg.errors.InvalidSchemaName:
+        raise ExtractError(
+            f"The database has no {RATE_LIMIT_SCHEMA} schema for the shared rate budget; "
+            "run `spotify-elt db init` once."
+        ) from None
     finally:
-        stats = client.stats
-        summary.requests = Counter(stats.requests)
-        summary.retries = Counter(stats.retries)
-        summary.rate_limit_waits = stats.rate_limit_waits
-        summary.rate_limit_wait_seconds = stats.rate_limit_wait_seconds
-        summary.throttle_wait_seconds = stats.throttle_wait_seconds
-        summary.skipped_playlists = counters.skipped_playlists
-        summary.missing_ids = counters.missing_ids
-        summary.batch_fallback = counters.batch_fallback
-        summary.warnings = list(counters.warnings)
+        limiter.close()
+        _tally(summary, client, counters)
         summary.seconds = time.monotonic() - started
     log.info(
         "extracted %d rows with %d requests into %s in %.1f s",

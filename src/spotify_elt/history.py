@@ -3,8 +3,8 @@
 Shared by ``spotify-elt import-history`` and the main job (which imports a generated export on
 the emulator's first run, :func:`import_demo_history`). It assembles what the ``extract.history``
 library receives as arguments (the path, the PII policy and, to hash, the salt from the vault)
-and runs its dlt source as the ``spotify_loader`` role through the extractor's pipeline
-machinery, under a pipeline of its own (``spotify_elt_history``, dataset ``bronze``).
+and runs its dlt source as the ``spotify_loader`` role with :mod:`spotify_elt.loading` (as the
+extraction does), under a pipeline of its own (``spotify_elt_history``, dataset ``bronze``).
 
 All or nothing per import: every file is parsed and validated before any is handed to dlt, and
 the merge into the table happens in one transaction; a bad file fails the whole import with one
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 import shutil
 import subprocess
@@ -27,17 +28,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import psycopg
+from psycopg import sql
 
-from .config import Settings
-from .db import DatabaseTarget, advisory_lock, connect, role_urls
-from .errors import UserError
-from .extraction import make_pipeline  # sets dlt's environment before dlt is imported
-from .vault import Vault
-
-from extract.history import (  # isort: skip  (after .extraction, which configures dlt)
+from extract.history import (
     TABLE,
     HistoryFileError,
     ImportProgress,
@@ -45,6 +39,12 @@ from extract.history import (  # isort: skip  (after .extraction, which configur
     PiiPolicy,
     streaming_history_source,
 )
+
+from .config import Settings
+from .db import DatabaseTarget, advisory_lock, connect, role_urls
+from .errors import UserError
+from .loading import Stage, dlt_failure, error_in, first_line, load_into_bronze, make_pipeline
+from .vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class HistorySummary:
     last_played_at: str | None = None
     load_ids: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    nul_records: int = 0
 
 
 def history_salt(vault: Vault) -> bytes:
@@ -123,37 +124,46 @@ def _count(loader_url: str) -> int:
         exists = conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{TABLE}",)).fetchone()
         if not exists or exists[0] is None:
             return 0
-        row = conn.execute(f"SELECT count(*) FROM {SCHEMA}.{TABLE}").fetchone()
+        count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(SCHEMA, TABLE))
+        row = conn.execute(count).fetchone()
     return int(row[0]) if row else 0
 
 
-def _history_error_in(exc: BaseException) -> HistoryFileError | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, HistoryFileError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _run(pipeline: Any, source: Any) -> list[str]:
+def _import_failed(stage: Stage, exc: BaseException) -> HistoryImportError:
+    """The one sentence for an import that failed (naming the bad file, when one was)."""
     from dlt.pipeline.exceptions import PipelineStepFailed
 
-    try:
-        info = pipeline.run(source, loader_file_format="csv")
-    except PipelineStepFailed as exc:
-        bad = _history_error_in(exc)
-        if bad is not None:
-            raise HistoryImportError(f"{bad}; nothing was imported.") from None
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, psycopg.Error) or exc.step == "load":
-            raise HistoryImportError(
-                f"Loading the history into bronze failed at step {exc.step}: {exc.exception}"
-            ) from None
-        raise
-    return list(info.loads_ids)
+    if not isinstance(exc, PipelineStepFailed):
+        return HistoryImportError(f"Loading the history into bronze failed: {first_line(exc)}.")
+    if stage == "settle":
+        return HistoryImportError(
+            f"Finishing the interrupted previous import failed at step {exc.step}: "
+            f"{dlt_failure(exc.exception)}."
+        )
+    bad = error_in(exc, HistoryFileError)
+    if bad is not None:
+        return HistoryImportError(f"{bad}; nothing was imported.")
+    return HistoryImportError(
+        f"Loading the history into bronze failed at step {exc.step}: "
+        f"{dlt_failure(exc.exception)}; nothing was imported."
+    )
+
+
+def _remove_stale_staging(root: Path) -> None:
+    """Remove the staging folders of imports that died (their process is gone)."""
+    if not root.is_dir():
+        return
+    for folder in root.iterdir():
+        pid = folder.name.split("-", 1)[0]
+        if not pid.isdigit():
+            shutil.rmtree(folder, ignore_errors=True)  # a folder of an older version
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def import_history(
@@ -180,7 +190,11 @@ def import_history(
     report = ImportReport()
     dlt_dir = Path(settings.data_dir) / "dlt"
     # Beside the pipelines folder, so dlt hard-links the staged CSV files instead of copying.
-    staging = dlt_dir / "history-staging" / uuid.uuid4().hex
+    # Named by the process: a killed import's folder is removed by the next import.
+    staging_root = dlt_dir / "history-staging"
+    _remove_stale_staging(staging_root)
+    staging = staging_root / f"{os.getpid()}-{uuid.uuid4().hex}"
+    staging_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         with import_lock(urls.loader, wait=wait_for_lock):
             before = _count(urls.loader)
@@ -188,7 +202,9 @@ def import_history(
             source = streaming_history_source(
                 str(path), str(staging), pii=policy, report=report, progress=progress
             )
-            summary.load_ids = _run(pipeline, source)
+            # All or nothing: a failed import leaves nothing pending to block the next one.
+            loaded = load_into_bronze(pipeline, source, fail=_import_failed, all_or_nothing=True)
+            summary.load_ids = loaded.load_ids
             summary.plays_total = _count(urls.loader)
             summary.plays_added = summary.plays_total - before
     finally:
@@ -213,6 +229,12 @@ def import_history(
             if summary.last_played_at is None or moment > summary.last_played_at:
                 summary.last_played_at = moment
     summary.plays_in_export = report.rows
+    summary.nul_records = sum(f.nul_records for f in report.files)
+    if summary.nul_records:
+        log.warning(
+            "%d records held NUL characters, which PostgreSQL cannot store; they were removed",
+            summary.nul_records,
+        )
     summary.seconds = time.monotonic() - started
     log.info(
         "imported %s: %d plays in the export, %d new, in %.1f s",

@@ -50,9 +50,11 @@ def login(
         state=state,
         challenge=pkce.challenge,
     )
+    expected_uri = None
     if paste_redirect is not None:
         show_url(url)
         redirected = paste_redirect()
+        expected_uri = settings.redirect_uri
     else:
         with CallbackReceiver(settings.redirect_uri) as receiver:
             show_url(url)
@@ -62,7 +64,7 @@ def login(
                 except Exception as exc:  # a missing browser is not fatal: the URL is shown
                     log.warning("could not open a browser (%s); open the URL above", exc)
             redirected = receiver.wait(timeout)
-    code = code_from_redirect(redirected, state)
+    code = code_from_redirect(redirected, state, redirect_uri=expected_uri)
     tokens = exchange_code(
         settings.accounts_url,
         client_id=client_id,
@@ -71,6 +73,8 @@ def login(
         verifier=pkce.verifier,
     )
     _, refresh_name = secret_names(prefix)
+    if not vault.exists():  # created once there is something to keep (not by a failed login)
+        vault.init()
     vault.set(refresh_name, tokens.refresh_token)
     vault.set(prefix + SCOPES_ENTRY, " ".join(tokens.scopes))
     missing = sorted(set(settings.scopes) - set(tokens.scopes))

@@ -47,8 +47,41 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class OneLineExceptions(logging.Filter):
+    """A logged exception as one line, its traceback kept for DEBUG.
+
+    dlt logs a failed load job with ``logger.exception`` (a transient database error, say,
+    while PostgreSQL restarts), which would put a traceback in front of the user; the job is
+    retried or the run fails with one sentence of its own.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and not logging.getLogger().isEnabledFor(logging.DEBUG):
+            lines = str(exc).strip().splitlines()
+            first = lines[0].strip() if lines else ""
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}" + (
+                f": {first}" if first else ""
+            )
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _filter_dlt_logger() -> None:
+    """dlt logs through a logger of its own (its own handler, not propagated): filter it too.
+
+    The filters sit on the logger, not its handler, so they survive dlt re-creating its handler.
+    """
+    dlt_logger = logging.getLogger("dlt")
+    for kind in (OneLineExceptions, RedactingFilter):  # in this order: redact the one line
+        if not any(isinstance(f, kind) for f in dlt_logger.filters):
+            dlt_logger.addFilter(kind())
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """Log to stderr at ``level``; idempotent."""
+    """Log to stderr at ``level``; idempotent. dlt's own logger is filtered the same way."""
     root = logging.getLogger()
     root.setLevel(level.upper())
     handler = next((h for h in root.handlers if getattr(h, "_spotify_elt", False)), None)
@@ -61,3 +94,4 @@ def configure_logging(level: str = "INFO") -> None:
     for other in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in other.filters):
             other.addFilter(RedactingFilter())
+    _filter_dlt_logger()

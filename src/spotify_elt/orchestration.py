@@ -4,14 +4,17 @@ The DAG file (``airflow/dags/spotify_elt_dag.py``) stays a thin description of t
 work of each task lives here and goes through the same code as the CLI:
 
 * :func:`extract_task` calls :func:`spotify_elt.extraction.run_extract` for a group of bronze
-  resources (or the catalog) and returns row counts only;
+  resources (or the catalog) and returns row counts only; each group is a shard with its own dlt
+  pipeline and table locks, so the DAG's mapped extract tasks run in parallel while sharing one
+  rate budget held in PostgreSQL;
 * :func:`inject_dbt_env` is a Cosmos *interceptor*: it gives dbt the transformer role's connection
   at run time, outside the rendered templates, so no password is ever rendered, stored in XCom or
   written to a log;
 * :func:`keep_run_results` is a Cosmos callback that keeps each dbt task's ``run_results.json``
   for the catalog (dbt test results become DataHub assertions);
-* :func:`docs_task` runs ``dbt docs generate`` and ``dbt source freshness`` into the run's artifact
-  folder and writes the markdown catalog; :func:`datahub_task` feeds DataHub from it.
+* :func:`docs_task` writes the run's docs bundle (:func:`spotify_elt.dbt_runner.write_docs_bundle`:
+  ``dbt docs generate``, ``dbt source freshness``, the dbt tasks' test results and the markdown
+  catalog) into the run's artifact folder; :func:`datahub_task` feeds DataHub from it.
 
 Credentials: the database from the Airflow Connection ``spotify_elt_postgres`` when it exists (its
 host, port, database; role passwords stay in the vault), else from the configuration; the Spotify
@@ -21,14 +24,10 @@ extra ``refresh_token``/``vault_prefix``) when it exists, else from the vault.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,8 +35,8 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .config import Settings, load_settings
+from .dbt_runner import dbt_env, write_docs_bundle
 from .errors import UserError
-from .transform import PROJECT_DIR_ENV
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +45,9 @@ DAG_ID = "spotify_elt"
 POSTGRES_CONN_ID = "spotify_elt_postgres"
 SPOTIFY_CONN_ID = "spotify_elt_spotify"
 DATAHUB_CONN_ID = "datahub_rest_default"
-DBT_PROFILE = "spotify_elt"
-DBT_TARGET = "default"
 
-# Extract tasks: the listener's bronze tables grouped the way they are fetched, then the catalog.
+# Extract shards: the listener's bronze tables grouped the way they are fetched (one mapped task
+# each, in parallel: disjoint tables, a dlt pipeline each), then the catalog.
 EXTRACT_GROUPS: dict[str, tuple[str, ...]] = {
     "plays": ("recently_played",),
     "top_lists": ("top_artists", "top_tracks"),
@@ -59,36 +57,18 @@ EXTRACT_GROUPS: dict[str, tuple[str, ...]] = {
 
 # Environment variables of the DAG (besides SPOTIFY_ELT_* settings, read by load_settings()).
 ENV_SCHEDULE = "SPOTIFY_ELT_AIRFLOW_SCHEDULE"
-ENV_DBT_PROJECT = PROJECT_DIR_ENV  # shared with spotify_elt.transform
-ENV_MANIFEST = "SPOTIFY_ELT_DBT_MANIFEST"
 ENV_TEST_BEHAVIOR = "SPOTIFY_ELT_DBT_TEST_BEHAVIOR"
 ENV_ARTIFACTS = "SPOTIFY_ELT_ARTIFACTS_DIR"
 ENV_SELECT = "SPOTIFY_ELT_DBT_SELECT"
 ENV_RETRIES = "SPOTIFY_ELT_AIRFLOW_RETRIES"
+ENV_EXECUTION_MODE = "SPOTIFY_ELT_DBT_EXECUTION_MODE"  # Cosmos: watcher (default) or local
 
 
 # --------------------------------------------------------------------------- paths
 
 
-def dbt_project_dir() -> Path:
-    """The dbt project: ``SPOTIFY_ELT_DBT_PROJECT_DIR`` or ``dbt_project/`` of the repository."""
-    return Path(os.environ.get(ENV_DBT_PROJECT) or REPO_ROOT / "dbt_project")
-
-
-def manifest_path() -> Path:
-    """Where Cosmos reads the manifest: ``SPOTIFY_ELT_DBT_MANIFEST`` or the project's target."""
-    configured = os.environ.get(ENV_MANIFEST)
-    return Path(configured) if configured else dbt_project_dir() / "target" / "manifest.json"
-
-
 def dags_folder() -> Path:
     return REPO_ROOT / "airflow" / "dags"
-
-
-def dbt_executable() -> str:
-    """The dbt of this environment (Airflow tasks may run with a PATH that lacks the venv)."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else shutil.which("dbt") or "dbt"
 
 
 def artifacts_root(settings: Settings) -> Path:
@@ -149,11 +129,12 @@ def postgres_url_from_connection(conn: ConnectionValues) -> str:
     if conn.password:
         auth += ":" + quote(conn.password, safe="")
     host = conn.host or ""
+    database = quote(conn.schema, safe="")
     if host.startswith("/"):
         port = f":{conn.port}" if conn.port else ""
-        return f"postgresql://{auth}@{port}/{conn.schema}?host={quote(host, safe='')}"
+        return f"postgresql://{auth}@{port}/{database}?host={quote(host, safe='')}"
     port = f":{conn.port}" if conn.port else ""
-    return f"postgresql://{auth}@{host or 'localhost'}{port}/{conn.schema}"
+    return f"postgresql://{auth}@{host or 'localhost'}{port}/{database}"
 
 
 def postgres_connection_from_url(url: str) -> dict[str, Any]:
@@ -165,7 +146,7 @@ def postgres_connection_from_url(url: str) -> dict[str, Any]:
         "conn_type": "postgres",
         "host": host,
         "port": parts.port or 5432,
-        "schema": parts.path.lstrip("/"),
+        "schema": unquote(parts.path.lstrip("/")),
         "login": unquote(parts.username or "postgres"),
         "password": unquote(parts.password or ""),
     }
@@ -229,64 +210,11 @@ def _mask(*values: str | None) -> None:
 # --------------------------------------------------------------------------- dbt
 
 
-def dbt_env(settings: Settings, vault: Any) -> dict[str, str]:
-    """The variables ``dbt_project/profiles.yml`` reads, for the ``spotify_transformer`` role.
-
-    The one definition is :func:`spotify_elt.transform.dbt_env`; here the password is also
-    masked in Airflow's task logs.
-    """
-    from .transform import dbt_env as transform_dbt_env
-
-    env = transform_dbt_env(settings, vault)
+def masked_dbt_env(settings: Settings, vault: Any) -> dict[str, str]:
+    """:func:`spotify_elt.dbt_runner.dbt_env`, its password also masked in Airflow's task logs."""
+    env = dbt_env(settings, vault)
     _mask(env.get("SPOTIFY_ELT_DBT_PASSWORD"))
     return env
-
-
-def parse_env() -> dict[str, str]:
-    """Enough of the profile's variables for ``dbt parse`` (which never connects)."""
-    return {"SPOTIFY_ELT_DBT_PASSWORD": os.environ.get("SPOTIFY_ELT_DBT_PASSWORD", "unused")}
-
-
-def run_dbt(
-    args: Sequence[str],
-    env: Mapping[str, str],
-    *,
-    target_path: Path,
-    project_dir: Path | None = None,
-    check: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    """Run dbt with the profile in ``dbt_project/``; output and logs go to ``target_path``."""
-    project = project_dir or dbt_project_dir()
-    target_path.mkdir(parents=True, exist_ok=True)
-    command = [
-        dbt_executable(), *args,
-        "--project-dir", str(project), "--profiles-dir", str(project),
-        "--target-path", str(target_path), "--log-path", str(target_path / "logs"),
-    ]  # fmt: skip
-    full_env = {
-        **os.environ,
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_USE_COLORS": "false",
-        **env,
-    }
-    started = time.monotonic()
-    result = subprocess.run(command, env=full_env, capture_output=True, text=True, check=False)
-    log.info("dbt %s: exit %d in %.1f s", args[0], result.returncode, time.monotonic() - started)
-    if check and result.returncode != 0:
-        tail = "\n".join(result.stdout.strip().splitlines()[-15:])
-        raise UserError(f"dbt {args[0]} failed (exit {result.returncode}):\n{tail}")
-    return result
-
-
-def dbt_parse(target_path: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """Write the manifest Cosmos renders the DAG from (``dbt parse``); returns its path.
-
-    With the real profile variables (``env``), dbt's partial-parse file written beside it stays
-    valid when the dbt tasks run; without, placeholders do (dbt parse never connects).
-    """
-    target = target_path or manifest_path().parent
-    run_dbt(["parse"], env or parse_env(), target_path=target)
-    return target / "manifest.json"
 
 
 def inject_dbt_env(context: Any, operator: Any) -> None:
@@ -300,7 +228,7 @@ def inject_dbt_env(context: Any, operator: Any) -> None:
     settings = task_settings()
     from .vault import Vault
 
-    os.environ.update(dbt_env(settings, Vault.from_settings(settings)))
+    os.environ.update(masked_dbt_env(settings, Vault.from_settings(settings)))
 
 
 def keep_run_results(project_dir: str, **kwargs: Any) -> None:
@@ -317,27 +245,31 @@ def keep_run_results(project_dir: str, **kwargs: Any) -> None:
     shutil.copyfile(source, folder / f"{task_id}.json")
 
 
-def merge_run_results(files: Sequence[Path], destination: Path) -> Path | None:
-    """One ``run_results.json`` holding the results of every dbt task of a run."""
-    results: list[Any] = []
-    head: dict[str, Any] | None = None
-    for path in sorted(files):
-        document = json.loads(path.read_text())
-        head = head or document
-        results.extend(document.get("results", []))
-    if head is None:
-        return None
-    merged = {**head, "results": results}
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.write_text(json.dumps(merged))
-    return destination
-
-
 # --------------------------------------------------------------------------- tasks
 
 
-def extract_task(resources: Sequence[str] | None, *, catalog: bool = False) -> dict[str, int]:
-    """Extract some bronze resources (or, with ``resources=None``, the catalog); rows per table."""
+def shard_pipeline(shard: str) -> str:
+    """The dlt pipeline of an extract shard: its own working directory and incremental state."""
+    from .extraction import PIPELINE_NAME
+
+    return f"{PIPELINE_NAME}_{shard}"
+
+
+def extract_group(group: str) -> dict[str, int]:
+    """Extract one shard of :data:`EXTRACT_GROUPS` (a mapped task of the DAG); rows per table."""
+    if group not in EXTRACT_GROUPS:
+        raise UserError(f"Unknown extract group {group!r}; known: {', '.join(EXTRACT_GROUPS)}.")
+    return extract_task(EXTRACT_GROUPS[group], shard=group)
+
+
+def extract_task(
+    resources: Sequence[str] | None, *, catalog: bool = False, shard: str | None = None
+) -> dict[str, int]:
+    """Extract some bronze resources (or, with ``resources=None``, the catalog); rows per table.
+
+    ``shard`` names the dlt pipeline (:func:`shard_pipeline`); the catalog is the shard
+    ``catalog``.
+    """
     from .extraction import run_extract
     from .vault import Vault
 
@@ -353,6 +285,7 @@ def extract_task(resources: Sequence[str] | None, *, catalog: bool = False) -> d
         user_data=resources is not None,
         catalog=catalog,
         wait_for_lock=True,
+        pipeline_name=shard_pipeline(shard or ("catalog" if resources is None else "user")),
     )
     for warning in summary.warnings:
         log.warning("%s", warning)
@@ -366,27 +299,22 @@ def extract_task(resources: Sequence[str] | None, *, catalog: bool = False) -> d
 
 
 def docs_task(run_id: str) -> str:
-    """``dbt docs generate`` + ``dbt source freshness`` + the run's test results, and the markdown
-    catalog; returns the artifact folder of the run (``target/`` holds what DataHub reads)."""
-    from .catalog import write_markdown_catalog
+    """The run's docs bundle (:func:`spotify_elt.dbt_runner.write_docs_bundle`) with the test
+    results its dbt tasks kept; returns the artifact folder of the run (``target/`` holds what
+    DataHub reads)."""
     from .vault import Vault
 
     settings = task_settings()
-    env = dbt_env(settings, Vault.from_settings(settings))
+    env = masked_dbt_env(settings, Vault.from_settings(settings))
     folder = run_folder(settings, run_id)
-    target = folder / "target"
-    run_dbt(["docs", "generate"], env, target_path=target)
-    freshness = run_dbt(["source", "freshness"], env, target_path=target, check=False)
-    if freshness.returncode != 0:
-        log.warning("dbt source freshness reported stale or failing sources (see sources.json)")
     # The dbt tasks' results (tests included) replace what docs generate left in run_results.
-    merge_run_results(list((folder / "run_results").glob("*.json")), target / "run_results.json")
-    pages = write_markdown_catalog(target, folder / "catalog")
+    kept = list((folder / "run_results").glob("*.json")) or None
+    bundle = write_docs_bundle(env, folder, run_results=kept)
     latest = artifacts_root(settings) / "latest"
     if latest.is_symlink() or latest.exists():
         latest.unlink()
     latest.symlink_to(folder, target_is_directory=True)
-    log.info("dbt docs and the markdown catalog (%d pages) in %s", pages, folder)
+    log.info("dbt docs and the markdown catalog (%d pages) in %s", bundle.pages, folder)
     return str(folder)
 
 

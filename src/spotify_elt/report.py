@@ -125,19 +125,31 @@ def render_report(
     nb = inject_parameters(
         copy.deepcopy(source), {"period": period, "top_n": top_n, "out_dir": str(out)}
     )
-    env = dict(os.environ, **{URL_ENV: reader_url, "MPLBACKEND": "Agg"})
+    ipython_dir = Path(settings.data_dir) / "ipython"
+    ipython_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(
+        os.environ,
+        **{URL_ENV: reader_url, "MPLBACKEND": "Agg", "IPYTHONDIR": str(ipython_dir)},
+    )
     client = NotebookClient(
         nb,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(out)}},
     )
+    # The kernel's own chatter (its transport warning, IPython's start-up notices) goes to a
+    # log file, not to the user's terminal; the notebook's outputs are what the report shows.
+    kernel_log = Path(settings.data_dir) / "logs" / "report-kernel.log"
+    kernel_log.parent.mkdir(parents=True, exist_ok=True)
     try:
-        client.execute(env=env)
+        with kernel_log.open("w", encoding="utf-8") as log_fh:
+            client.execute(env=env, stdout=log_fh, stderr=log_fh)
     except CellExecutionError as exc:
         name = getattr(exc, "ename", "error")
         value = getattr(exc, "evalue", "")
         raise ReportError(f"The report notebook failed: {name}: {value}.") from None
+    except RuntimeError as exc:  # the kernel died or did not start
+        raise ReportError(f"The report's Python kernel failed ({exc}); see {kernel_log}.") from None
     executed = out / "listening_report.ipynb"
     nbformat.write(nb, executed)
     page = out / "report.html"

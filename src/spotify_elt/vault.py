@@ -9,8 +9,13 @@ every process, or in logs. They live encrypted in one JSON file (by default
 
 Vault file (JSON, mode 0600)::
 
-    {"format": "spotify-elt-vault", "version": 1, "key_id": "<16 hex>",
+    {"format": "spotify-elt-vault", "version": 2, "key_id": "<16 hex>",
      "entries": {"<name>": {"token": "<Fernet token>", "updated_at": "<ISO 8601 UTC>"}}}
+
+Each token encrypts ``spotify-elt-vault/2 NUL <name> NUL <value>``: the entry's name is inside
+what Fernet authenticates, so a token copied or swapped under another name does not verify.
+Version 1 tokens encrypted the bare value; a version 1 vault is still read, and its first write
+(``set``, ``delete``, ``rotate-key``) rewrites every entry bound to its name as version 2.
 
 ``key_id`` is a fingerprint of the key that encrypted every entry (the first 16 hex digits of
 HMAC-SHA256(key, b"spotify-elt vault key id")); it reveals nothing about the key, yet tells three
@@ -67,7 +72,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT = "spotify-elt-vault"
-VERSION = 1
+VERSION = 2
+#: Versions this module reads (older ones are migrated on the next write).
+_READABLE_VERSIONS = (1, 2)
+_BOUND = b"spotify-elt-vault/2\x00"
 KEY_ENV_VAR = "SPOTIFY_ELT_VAULT_KEY"
 REDACTED = "********"
 
@@ -179,6 +187,7 @@ class RotationResult:
 class _Document:
     key_id: str
     entries: dict[str, dict[str, str]]
+    version: int = VERSION
 
     def to_bytes(self) -> bytes:
         body = {
@@ -390,19 +399,18 @@ class Vault:
         validate_name(name)
         if not isinstance(value, str):
             raise TypeError("a secret value must be a str")
-        if value == "":
-            raise VaultError(f"Refusing to store an empty value for {name!r}; give a value.")
+        if value.strip() == "":
+            raise VaultError(
+                f"Refusing to store an empty or whitespace-only value for {name!r}; give a value."
+            )
         register_secret(value)
         keys = self._load_keys()
         with self._locked():
             _remove_stale_temps(self.path)
-            doc = self._read()
+            doc = self._upgraded(self._read(), keys)
             key = self._select_key(doc, keys)
             replaced = name in doc.entries
-            doc.entries[name] = {
-                "token": key.fernet.encrypt(value.encode("utf-8")).decode("ascii"),
-                "updated_at": _now(),
-            }
+            doc.entries[name] = {"token": self._seal(key, name, value), "updated_at": _now()}
             _atomic_write(self.path, doc.to_bytes())
         log.debug("%s secret %s in %s", "updated" if replaced else "stored", name, self.path)
         return replaced
@@ -417,6 +425,7 @@ class Vault:
             self._select_key(doc, keys)
             if name not in doc.entries:
                 return False
+            doc = self._upgraded(doc, keys)
             del doc.entries[name]
             _atomic_write(self.path, doc.to_bytes())
         log.debug("deleted secret %s from %s", name, self.path)
@@ -469,6 +478,7 @@ class Vault:
             keys = self._load_keys()
             doc = self._read()
             old = self._select_key(doc, keys)
+            doc = self._upgraded(doc, keys)
             plaintexts = {name: self._decrypt(doc, name, keys) for name in doc.entries}
             for value in plaintexts.values():
                 register_secret(value)
@@ -477,7 +487,7 @@ class Vault:
                 keys = [_Key(generate_key()), *keys]
                 self._write_key_file(keys)  # step 1: both keys usable
             new = keys[0]
-            if doc.key_id != new.id:
+            if doc.key_id != new.id or doc.version != VERSION:
                 self._write_vault(self._reencrypted(doc, keys))  # step 2
             self._write_key_file([new])  # step 3: only the new key
         log.debug(
@@ -507,7 +517,9 @@ class Vault:
             old = self._select_key(doc, keys)
             for name in doc.entries:
                 register_secret(self._decrypt(doc, name, keys))
-            if doc.key_id != keys[0].id:
+            upgrade = doc.version != VERSION
+            doc = self._upgraded(doc, keys)
+            if upgrade or doc.key_id != keys[0].id:
                 self._write_vault(self._reencrypted(doc, keys))
         return RotationResult(old.id, keys[0].id, len(doc.entries), resumed=False)
 
@@ -675,7 +687,7 @@ class Vault:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise self._corrupted(f"it is not a {FORMAT} file")
         version = data.get("version")
-        if version != VERSION:
+        if version not in _READABLE_VERSIONS or isinstance(version, bool):
             if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
                 raise VaultError(
                     f"The vault file {self.path} has format version {version}, newer than this "
@@ -699,7 +711,7 @@ class Vault:
             ):
                 raise self._corrupted(f"the entry {name!r} is malformed")
             clean[name] = {"token": entry["token"], "updated_at": entry["updated_at"]}
-        return _Document(key_fp, clean)
+        return _Document(key_fp, clean, version)
 
     def _select_key(self, doc: _Document, keys: list[_Key]) -> _Key:
         """The held key whose fingerprint the vault records, or a 'wrong key' error."""
@@ -718,6 +730,36 @@ class Vault:
         multi = MultiFernet([primary.fernet, *(k.fernet for k in keys if k is not primary)])
         try:
             plain = multi.decrypt(doc.entries[name]["token"].encode("ascii"))
-            return plain.decode("utf-8")
-        except (InvalidToken, UnicodeError):
+        except InvalidToken:
             raise self._tampered(name) from None
+        if plain.startswith(_BOUND):
+            bound, sep, value = plain[len(_BOUND) :].partition(b"\x00")
+            if not sep or not hmac.compare_digest(bound, name.encode("utf-8")):
+                raise self._tampered(name)  # another entry's token, moved here
+            plain = value
+        elif doc.version >= 2:
+            raise self._tampered(name)
+        try:
+            return plain.decode("utf-8")
+        except UnicodeError:
+            raise self._tampered(name) from None
+
+    @staticmethod
+    def _seal(key: _Key, name: str, value: str) -> str:
+        """The token of ``value`` stored as ``name``: the name is authenticated with it."""
+        plain = _BOUND + name.encode("utf-8") + b"\x00" + value.encode("utf-8")
+        return key.fernet.encrypt(plain).decode("ascii")
+
+    def _upgraded(self, doc: _Document, keys: list[_Key]) -> _Document:
+        """``doc`` in the current format: version 1 entries re-encrypted bound to their names."""
+        if doc.version == VERSION:
+            return doc
+        key = self._select_key(doc, keys)
+        entries = {
+            name: {"token": self._seal(key, name, value), "updated_at": entry["updated_at"]}
+            for name, entry in doc.entries.items()
+            for value in (self._decrypt(doc, name, keys),)
+        }
+        for entry_name in entries:
+            log.debug("vault entry %s bound to its name (format version %d)", entry_name, VERSION)
+        return _Document(doc.key_id, entries, VERSION)

@@ -6,12 +6,15 @@ Each command group lives in a module of its own; this module assembles them and 
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import click
 
 from ..errors import UserError
 from ..logs import configure_logging, redact
+from .lazy import LazyCommands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,34 +27,51 @@ def cli() -> None:
     """
 
 
-def _register() -> None:
-    from .airflow import airflow
-    from .auth import auth
-    from .catalog import catalog
-    from .config import config
-    from .db import db
-    from .emulator import emulator
-    from .emulator_export import export_history
-    from .extract import extract
-    from .history import import_history
-    from .report import report
-    from .run import run
-    from .secrets import secrets
-    from .transform import docs, transform
-
-    emulator.add_command(export_history)
-    for command in (run, config, db, secrets, auth, extract, transform, docs, report, emulator):
-        cli.add_command(command)
-    cli.add_command(import_history)
-    cli.add_command(catalog)
-    cli.add_command(airflow)
+# Each command's module is imported only when the command runs (see .lazy).
+cli.commands = LazyCommands(
+    {
+        "run": (".run", "run"),
+        "config": (".config", "config"),
+        "db": (".db", "db"),
+        "secrets": (".secrets", "secrets"),
+        "auth": (".auth", "auth"),
+        "extract": (".extract", "extract"),
+        "transform": (".transform", "transform"),
+        "docs": (".transform", "docs"),
+        "report": (".report", "report"),
+        "emulator": (".emulator", "emulator"),
+        "import-history": (".history", "import_history"),
+        "catalog": (".catalog", "catalog"),
+        "airflow": (".airflow", "airflow"),
+        "export": (".export", "export"),
+    }
+)
 
 
-_register()
+class Terminated(BaseException):
+    """SIGTERM (a plain ``kill``): unwinds like Ctrl-C, so that cleanups and locks run."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI, show user errors as one clear sentence."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    except Terminated:
+        click.echo("Terminated.", err=True)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         from ..config import load_settings
 
@@ -66,6 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 130
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # a group called without a command: its help
+        return exc.exit_code
+    except click.UsageError as exc:
+        # One sentence, like every other error (the full usage is one `--help` away).
+        where = exc.ctx.command_path if exc.ctx else "spotify-elt"
+        message = exc.format_message().rstrip(".")
+        click.echo(f"Error: {message} (see `{where} --help`).", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

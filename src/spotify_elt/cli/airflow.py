@@ -21,12 +21,22 @@ def airflow() -> None:
     help="Extract from the local emulator (served in the background) or from Spotify. "
     "Default: Spotify when a client id is configured.",
 )
-def up(port: int, use_emulator: bool | None) -> None:
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "celery"]),
+    default="local",
+    show_default=True,
+    help="LocalExecutor, or CeleryExecutor with a worker on the broker "
+    "SPOTIFY_ELT_AIRFLOW_BROKER_URL (default redis://127.0.0.1:6379/0; needs the celery extra).",
+)
+def up(port: int, use_emulator: bool | None, executor: str) -> None:
     """Start Airflow with everything wired: database, manifest, connections, DAG unpaused."""
     from ..airflow_setup import up as start
 
-    report = start(load_settings(), port=port, use_emulator=use_emulator)
-    click.echo(f"Airflow is up: {report.url} (AIRFLOW_HOME {report.home})")
+    report = start(load_settings(), port=port, use_emulator=use_emulator, executor=executor)
+    click.echo(
+        f"Airflow is up ({report.executor} executor): {report.url} (AIRFLOW_HOME {report.home})"
+    )
     click.echo(
         "DAG spotify_elt is unpaused and runs hourly"
         + (" against the local emulator" if report.demo else "")
@@ -62,6 +72,6 @@ def down() -> None:
 @airflow.command()
 def parse() -> None:
     """Write the dbt manifest the DAG renders from (`dbt parse`)."""
-    from ..orchestration import dbt_parse
+    from ..dbt_runner import dbt_parse
 
     click.echo(f"dbt manifest written: {dbt_parse()}")

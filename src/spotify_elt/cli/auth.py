@@ -48,8 +48,6 @@ def login(no_browser: bool, timeout: int) -> None:
             "config.toml) first."
         )
     vault = Vault.from_settings(settings)
-    if not vault.exists():
-        vault.init()
 
     def show(url: str) -> None:
         click.echo("Open this URL in a browser and allow access:\n")

@@ -22,25 +22,46 @@ from extract.emulator import (
 )
 from extract.emulator.config import DEFAULT_CLOCK_START
 
+from .lazy import LazyCommands
+from .options import TIMESTAMP, plays_per_hour_option, scale_option, seed_option
+
 
 @click.group()
 def emulator() -> None:
     """Run a local, seeded emulator of the Spotify accounts service and Web API."""
 
 
+# `export-history` needs the history package (and dlt): imported only when it runs.
+emulator.commands = LazyCommands({"export-history": (".emulator_export", "export_history")})
+
+
+def _redirect_uris(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    from urllib.parse import urlsplit
+
+    for value in values:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+            raise click.BadParameter(
+                f"{value!r} is not an http(s) URI with a host, e.g. http://127.0.0.1:8888/callback",
+                ctx=ctx,
+                param=param,
+            )
+    return values
+
+
 @emulator.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option(
-    "--port", default=8765, show_default=True, type=int, help="Port to listen on (0: any free)."
-)
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the catalog.")
-@click.option(
-    "--scale",
-    default=20_000,
+    "--port",
+    default=8765,
     show_default=True,
-    type=click.IntRange(min=1),
-    help="Approximate number of tracks in the generated catalog.",
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free).",
 )
+@seed_option("Seed of the catalog.")
+@scale_option("Approximate number of tracks in the generated catalog.")
 @click.option(
     "--mode",
     type=click.Choice(["development", "extended"]),
@@ -61,6 +82,7 @@ def emulator() -> None:
     "--redirect-uri",
     "redirect_uris",
     multiple=True,
+    callback=_redirect_uris,
     help="Registered redirect URI (repeatable). A port-less loopback URI matches any port. "
     f"Default: {', '.join(DEFAULT_REDIRECT_URIS)}.",
 )
@@ -123,16 +145,10 @@ def emulator() -> None:
     default=None,
     help="Revoke every access token each time this many API requests have arrived.",
 )
-@click.option(
-    "--plays-per-hour",
-    type=click.FloatRange(min=0),
-    default=12.0,
-    show_default=True,
-    help="Average plays per listening hour in the generated history.",
-)
+@plays_per_hour_option("Average plays per listening hour in the generated history.")
 @click.option(
     "--clock-start",
-    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+    type=TIMESTAMP,
     default=None,
     help=f"Initial emulator time, UTC if no offset (default: {DEFAULT_CLOCK_START.isoformat()}).",
 )

@@ -145,6 +145,12 @@ def print_summary(summary: HistorySummary) -> None:
         f"{summary.plays_in_export} plays in the export{span} ({kinds}); "
         f"{summary.plays_added} new in bronze.streaming_history, {summary.plays_total} there "
         f"now; PII {'dropped' if summary.pii == 'drop' else 'kept as salted hashes'}; "
-        f"{len(summary.skipped)} other files skipped; {summary.seconds:.1f} s",
+        f"{len(summary.skipped)} other files skipped; "
+        + (
+            f"NUL characters removed from {summary.nul_records} plays; "
+            if summary.nul_records
+            else ""
+        )
+        + f"{summary.seconds:.1f} s",
         highlight=False,
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..config import load_settings
+from ._target import resolve_target, target_option
 
 
 @click.command()
@@ -25,7 +25,8 @@ from ..config import load_settings
     default=None,
     help="Output folder (default: <data dir>/reports/<timestamp>).",
 )
-def report(period: str, top_n: int, out_dir: Path | None) -> None:
+@target_option
+def report(period: str, top_n: int, out_dir: Path | None, use_emulator: bool | None) -> None:
     """Execute the seaborn report notebook over gold (as spotify_reader), headlessly.
 
     Writes a self-contained report.html and one PNG per chart, and prints their paths.
@@ -33,7 +34,7 @@ def report(period: str, top_n: int, out_dir: Path | None) -> None:
     from ..report import render_report
     from ..vault import Vault
 
-    settings = load_settings()
+    settings = resolve_target(use_emulator).settings
     result = render_report(
         settings, Vault.from_settings(settings), period=period, top_n=top_n, out_dir=out_dir
     )

@@ -10,6 +10,7 @@ import click
 
 from ..config import Settings, load_settings
 from ..db import DatabaseTarget, init_database
+from ..target import EMULATOR, SPOTIFY, choose, remember
 from ..vault import Vault
 
 if TYPE_CHECKING:
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     "--emulator/--spotify",
     "use_emulator",
     default=None,
-    help="Extract from the local Spotify emulator, or from Spotify. Default: Spotify when a "
-    "client id is configured, else the emulator.",
+    help="Extract from the local Spotify emulator, or from Spotify. Default: the target "
+    "setting, else Spotify when a client id is configured, else the emulator.",
 )
 @click.option("--quiet", is_flag=True, help="No live progress display.")
 @click.option(
@@ -33,7 +34,8 @@ def run(use_emulator: bool | None, quiet: bool, with_report: bool) -> None:
 
     On a fresh machine this uses the embedded defaults: a project-managed PostgreSQL and the
     local Spotify emulator (its data goes to its own database, spotify_elt_demo). With a client id
-    configured and `spotify-elt auth login` done, it extracts your own Spotify data.
+    configured and `spotify-elt auth login` done, it extracts your own Spotify data. The commands
+    after it (transform, report, docs, export...) work on the data it built.
 
     \b
     1. start the database, create schemas and least-privilege roles;
@@ -47,12 +49,15 @@ def run(use_emulator: bool | None, quiet: bool, with_report: bool) -> None:
         vault.init()
         click.echo(f"created the credential vault at {settings.effective_vault_path}")
     if use_emulator is None:
-        use_emulator = not settings.client_id
+        # Not the last run's target: configuring a client id switches `run` to Spotify.
+        use_emulator = choose(settings, use_last_run=False).is_emulator
     with _source(settings, vault, use_emulator) as (job_settings, credentials, pipeline):
         target = DatabaseTarget(job_settings)
         admin = target.up()
         init = init_database(admin, vault)
         click.echo(f"[1/4] database {init.database!r} ({target.kind}) is up and initialised")
+        # The commands after this one (transform, report, export...) work on this data.
+        remember(settings, EMULATOR if use_emulator else SPOTIFY)
         from ..extraction import run_extract
         from .extract import print_summary, run_with_progress
 

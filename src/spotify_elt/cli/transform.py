@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..config import load_settings
+from ._target import resolve_target, target_option
 
 _TARGET_HELP = "Directory for dbt's artifacts (default: <data_dir>/dbt/target)."
 
@@ -24,12 +24,16 @@ _TARGET_HELP = "Directory for dbt's artifacts (default: <data_dir>/dbt/target)."
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from all of bronze.")
 @click.option("--target-path", type=click.Path(file_okay=False, path_type=Path), help=_TARGET_HELP)
 @click.option("--quiet", is_flag=True, help="No dbt progress lines, only the summary.")
+@click.option("--wait", is_flag=True, help="Wait for a transform already running to finish.")
+@target_option
 def transform(
     select: tuple[str, ...],
     exclude: tuple[str, ...],
     full_refresh: bool,
     target_path: Path | None,
     quiet: bool,
+    wait: bool,
+    use_emulator: bool | None,
 ) -> None:
     """Build silver and gold from bronze with dbt (models, snapshots and tests).
 
@@ -39,7 +43,7 @@ def transform(
     from ..transform import run_transform
     from ..vault import Vault
 
-    settings = load_settings()
+    settings = resolve_target(use_emulator).settings
     vault = Vault.from_settings(settings)
     result = run_transform(
         settings,
@@ -49,6 +53,7 @@ def transform(
         full_refresh=full_refresh,
         target_path=target_path,
         quiet=quiet,
+        wait_for_lock=wait,
     )
     click.echo(result.summary())
 
@@ -60,16 +65,17 @@ def docs() -> None:
 
 @docs.command("generate")
 @click.option("--target-path", type=click.Path(file_okay=False, path_type=Path), help=_TARGET_HELP)
-def docs_generate(target_path: Path | None) -> None:
+@target_option
+def docs_generate(target_path: Path | None, use_emulator: bool | None) -> None:
     """Run `dbt docs generate`: manifest, catalog and the static docs site with lineage."""
     from ..transform import generate_docs
     from ..vault import Vault
 
-    settings = load_settings()
+    settings = resolve_target(use_emulator).settings
     target = generate_docs(
         settings, Vault.from_settings(settings), target_path=target_path, quiet=True
     )
-    click.echo(f"dbt docs generated in {target} (open index.html, or `dbt docs serve`).")
+    click.echo(f"dbt docs generated in {target} (browse them: `spotify-elt docs serve`).")
 
 
 @docs.command("catalog")
@@ -89,13 +95,20 @@ def docs_generate(target_path: Path | None) -> None:
     is_flag=True,
     help="Use the artifacts already in --target-path instead of running dbt docs generate.",
 )
-def docs_catalog(output: Path, check: bool, target_path: Path | None, no_generate: bool) -> None:
+@target_option
+def docs_catalog(
+    output: Path,
+    check: bool,
+    target_path: Path | None,
+    no_generate: bool,
+    use_emulator: bool | None,
+) -> None:
     """Regenerate the markdown data catalog from dbt's manifest and catalog."""
     from ..catalog_md import render_catalog, stale_pages, write_catalog
     from ..transform import default_target_path, generate_docs, load_artifacts
     from ..vault import Vault
 
-    settings = load_settings()
+    settings = resolve_target(use_emulator).settings
     target = target_path or default_target_path(settings)
     if not no_generate:
         generate_docs(settings, Vault.from_settings(settings), target_path=target, quiet=True)
@@ -114,3 +127,44 @@ def docs_catalog(output: Path, check: bool, target_path: Path | None, no_generat
         return
     changed = write_catalog(pages, output)
     click.echo(f"Wrote {len(pages)} catalog pages to {output} ({len(changed)} changed).")
+
+
+@docs.command("serve")
+@click.option("--port", default=8080, show_default=True, help="TCP port (0: any free one).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on (the default keeps the site on this machine).",
+)
+@click.option("--target-path", type=click.Path(file_okay=False, path_type=Path), help=_TARGET_HELP)
+@click.option(
+    "--no-generate",
+    is_flag=True,
+    help="Serve the docs already in --target-path instead of running dbt docs generate.",
+)
+@target_option
+def docs_serve(
+    port: int, host: str, target_path: Path | None, no_generate: bool, use_emulator: bool | None
+) -> None:
+    """Serve the dbt docs site (models, columns, tests, lineage graph) until Ctrl-C.
+
+    Runs `dbt docs generate` first, then serves its index.html, manifest.json and catalog.json
+    (the site needs a web server: browsers refuse its requests from a file:// page).
+    """
+    from ..docs_site import make_server
+    from ..transform import default_target_path, generate_docs
+    from ..vault import Vault
+
+    settings = resolve_target(use_emulator).settings
+    target = target_path or default_target_path(settings)
+    if not no_generate:
+        generate_docs(settings, Vault.from_settings(settings), target_path=target, quiet=True)
+    server = make_server(target, host, port)
+    click.echo(f"Serving the dbt docs at http://{host}:{server.server_port}/ (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
+        server.server_close()
