@@ -93,7 +93,11 @@
     {{ release_date_precision(object ~ " ->> 'release_date_precision'") }}
         as release_date_precision,
     {{ object }} ->> 'release_date' as release_date_raw,
-    {{ json_int(object ~ " -> 'total_tracks'") }} as total_tracks,
+    {#- Some album objects carry only their track page, whose total is the same number. #}
+    coalesce(
+        {{ json_int(object ~ " -> 'total_tracks'") }},
+        {{ json_int(object ~ " -> 'tracks' -> 'total'") }}
+    ) as total_tracks,
     nullif({{ object }} -> 'external_ids' ->> 'upc', '') as upc,
     nullif({{ object }} ->> 'label', '') as label,
     {{ json_int(object ~ " -> 'popularity'") }} as popularity,
@@ -132,4 +136,18 @@
 {#- A timestamp as text that does not depend on the session's TimeZone or DateStyle. -#}
 {% macro timestamp_key(expression) -%}
     to_char({{ expression }} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+{%- endmacro %}
+
+{#- A jsonb value when it is an array, else an empty array (so a lateral join keeps no rows). -#}
+{% macro json_array_or_empty(expression) -%}
+    case
+        when jsonb_typeof({{ expression }}) = 'array'
+            then {{ expression }}
+        else '[]'::jsonb
+    end
+{%- endmacro %}
+
+{#- The artist objects credited on a track or album object, one row each, as a set. -#}
+{% macro artist_credits(object) -%}
+    jsonb_array_elements({{ json_array_or_empty(object ~ " -> 'artists'") }})
 {%- endmacro %}

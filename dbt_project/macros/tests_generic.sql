@@ -2,6 +2,7 @@
 
 {#- No two rows share the same values of `combination_of_columns`. -#}
 {% test unique_combination_of_columns(model, combination_of_columns) %}
+    {%- if relation_is_missing(model) -%}{{ return(_no_rows()) }}{%- endif %}
     select
         {{ combination_of_columns | join(', ') }},
         count(*) as duplicate_rows
@@ -36,3 +37,41 @@
             {%- if max_value is not none %} or {{ column_name }} > {{ max_value }}{% endif %}
         )
 {% endtest %}
+
+{#-
+    Bronze tables appear when dlt first loads them: a library with no catalog object (every id
+    answered 404, or none referenced) has no bronze.albums. Staging reads such a table as empty
+    (`bronze_source`); the source tests below pass on it the same way, instead of failing on a
+    relation that does not exist. The transformer never creates bronze tables: bronze is the
+    loader's. Other relations get dbt's own tests unchanged.
+-#}
+{% macro relation_is_missing(model) -%}
+    {#- A test with a `where` config receives a subquery (text), which exists by construction. -#}
+    {%- if not execute or model is string or model.identifier is not defined
+        or model.identifier is none -%}
+        {{- return(false) -}}
+    {%- endif -%}
+    {%- set found = adapter.get_relation(
+        database=model.database, schema=model.schema, identifier=model.identifier
+    ) -%}
+    {{- return(found is none) -}}
+{%- endmacro %}
+
+{% macro _no_rows() -%}
+    select null as missing_relation where false
+{%- endmacro %}
+
+{% macro default__test_not_null(model, column_name) -%}
+    {%- if relation_is_missing(model) -%}{{ return(_no_rows()) }}{%- endif -%}
+    {{ return(dbt.default__test_not_null(model, column_name)) }}
+{%- endmacro %}
+
+{% macro default__test_unique(model, column_name) -%}
+    {%- if relation_is_missing(model) -%}{{ return(_no_rows()) }}{%- endif -%}
+    {{ return(dbt.default__test_unique(model, column_name)) }}
+{%- endmacro %}
+
+{% macro default__test_accepted_values(model, column_name, values, quote=True) -%}
+    {%- if relation_is_missing(model) -%}{{ return(_no_rows()) }}{%- endif -%}
+    {{ return(dbt.default__test_accepted_values(model, column_name, values, quote)) }}
+{%- endmacro %}

@@ -49,10 +49,7 @@ ranked as (
 
     select
         *,
-        row_number() over (
-            partition by album_id
-            order by is_full_object desc, requested_at desc, found_in asc
-        ) as version_rank
+        {{ best_object_rank('album_id') }} as version_rank
     from unpacked
 
 ),

@@ -36,14 +36,7 @@ occurrences as (
         tracks.requested_at,
         'track_credits' as found_in
     from {{ ref('int_tracks_merged') }} as tracks
-    cross join
-        lateral jsonb_array_elements(
-            case
-                when jsonb_typeof(tracks.track_object -> 'artists') = 'array'
-                    then tracks.track_object -> 'artists'
-                else '[]'::jsonb
-            end
-        ) as credited (artist_object)
+    cross join lateral {{ artist_credits('tracks.track_object') }} as credited (artist_object)
 
     union all
 
@@ -52,13 +45,7 @@ occurrences as (
         albums.requested_at,
         'album_credits' as found_in
     from {{ ref('int_albums_merged') }} as albums
-    cross join lateral jsonb_array_elements(
-        case
-            when jsonb_typeof(albums.album_object -> 'artists') = 'array'
-                then albums.album_object -> 'artists'
-            else '[]'::jsonb
-        end
-    ) as credited (artist_object)
+    cross join lateral {{ artist_credits('albums.album_object') }} as credited (artist_object)
 
 ),
 
@@ -79,10 +66,7 @@ ranked as (
 
     select
         *,
-        row_number() over (
-            partition by artist_id
-            order by is_full_object desc, requested_at desc, found_in asc
-        ) as version_rank
+        {{ best_object_rank('artist_id') }} as version_rank
     from unpacked
 
 ),

@@ -13,10 +13,7 @@ renamed as (
         payload as artist_object,
         requested_at,
         _dlt_load_id::text as load_id,
-        row_number() over (
-            partition by artist_id
-            order by requested_at desc, _dlt_load_id desc, _dlt_id asc
-        ) as version_rank
+        {{ latest_version_rank('artist_id') }} as version_rank
     from source
 
 ),

@@ -47,10 +47,7 @@ renamed as (
         item_object,
         requested_at,
         _dlt_load_id::text as load_id,
-        row_number() over (
-            partition by playlist_id, position
-            order by requested_at desc, _dlt_load_id desc, _dlt_id asc
-        ) as version_rank
+        {{ latest_version_rank('playlist_id, position') }} as version_rank
     from unpacked
 
 ),

@@ -25,10 +25,7 @@ renamed as (
         payload -> 'external_urls' ->> 'spotify' as spotify_url,
         requested_at,
         _dlt_load_id::text as load_id,
-        row_number() over (
-            partition by playlist_id
-            order by requested_at desc, _dlt_load_id desc, _dlt_id asc
-        ) as version_rank
+        {{ latest_version_rank('playlist_id') }} as version_rank
     from source
 
 ),

@@ -15,11 +15,7 @@ source as (
     from {{ bronze_source('recently_played', {'played_at': 'timestamptz', 'track_id': 'text'}) }}
 
     {% if is_incremental() %}
-    where
-        requested_at > (
-            select coalesce(max(t.requested_at), '-infinity') as max_requested_at
-            from {{ this }} as t
-        )
+    where {{ newer_than_loaded('requested_at') }}
     {% endif %}
 
 ),
@@ -35,10 +31,7 @@ renamed as (
         coalesce(payload -> 'track', payload -> 'item') as track_object,
         requested_at,
         _dlt_load_id::text as load_id,
-        row_number() over (
-            partition by played_at, track_id
-            order by requested_at desc, _dlt_load_id desc, _dlt_id asc
-        ) as version_rank
+        {{ latest_version_rank('played_at, track_id') }} as version_rank
     from source
 
 ),

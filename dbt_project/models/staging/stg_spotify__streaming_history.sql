@@ -30,11 +30,7 @@ source as (
     }) }}
 
     {% if is_incremental() %}
-    where
-        imported_at > (
-            select coalesce(max(t.imported_at), '-infinity') as max_imported_at
-            from {{ this }} as t
-        )
+    where {{ newer_than_loaded('imported_at') }}
     {% endif %}
 
 ),
