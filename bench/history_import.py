@@ -38,15 +38,13 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
-
-os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
-os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+sys.path.insert(0, str(ROOT / "tests"))  # stack_support: the test suite's project builder
 
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from spotify_elt.config import Settings, load_settings  # noqa: E402
-from spotify_elt.db import EmbeddedPostgres, init_database, role_urls, with_credentials  # noqa: E402
+from spotify_elt.config import Settings  # noqa: E402
+from spotify_elt.db import EmbeddedPostgres, role_urls, with_credentials  # noqa: E402
 from spotify_elt.history import import_history  # noqa: E402
 from spotify_elt.vault import Vault  # noqa: E402
 
@@ -65,8 +63,8 @@ CREATE TABLE {table} (
 def generate(out: Path, plays: int, seed: int = 0) -> int:
     """An emulator-consistent export of about ``plays`` plays, as a zip; returns the count."""
     from extract.emulator import EmulatorConfig, EmulatorState
+    from extract.emulator.privacy_export import emulator_plays
     from extract.history.synthetic import write_export
-    from spotify_elt.cli.emulator_export import emulator_plays
 
     days = min(730, max(2, plays // 400))
     # ~0.85 of the 16 listening hours a day hold plays; extras add ~4 %.
@@ -113,16 +111,9 @@ class Server:
 
 
 def project(root: Path, admin: str) -> tuple[Settings, Vault, str]:
-    settings = load_settings(
-        environ={},
-        config_dir=root / "config",
-        data_dir=root / "data",
-        state_dir=root / "state",
-        database_url=admin,
-    )
-    vault = Vault.from_settings(settings)
-    vault.init()
-    init_database(admin, vault)
+    from stack_support import make_home
+
+    settings, vault = make_home(root, admin)
     return settings, vault, role_urls(admin, vault).loader
 
 

@@ -4,9 +4,11 @@
 Runs the whole pipeline of [spotify-elt](https://github.com/spotify-elt) on a schedule (hourly by
 default: Spotify only ever shows the last 50 plays, so the history is accumulated run by run).
 
-1. **extract** (dlt, same code as `spotify-elt extract`): one task per group of bronze resources
-   (plays, top lists, library, playlists), then the catalog objects they reference. An advisory
-   lock in PostgreSQL lets one extraction write at a time; the others wait. Updates the
+1. **extract** (dlt, same code as `spotify-elt extract --resource`): `user_data` is mapped over
+   the groups of bronze resources (plays, top lists, library, playlists), which run in parallel,
+   each with its own dlt pipeline; then the catalog objects they reference. All of them draw from
+   one rate budget held in PostgreSQL (Spotify's rolling 30-second window counts the app, not a
+   process), and advisory locks per bronze table keep two writers of a table apart. Updates the
    `spotify_elt.bronze` asset.
 2. **dbt** (Cosmos `DbtTaskGroup`, rendered from the manifest `dbt parse` wrote): every model and
    snapshot is a task, followed by a task running its tests; a test failing stops everything that
@@ -28,19 +30,18 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Asset, TaskGroup, task
 
+from spotify_elt import dbt_runner
 from spotify_elt import orchestration as orch
 
 log = logging.getLogger(__name__)
 
-DBT_PROJECT = Path(os.environ.get(orch.ENV_DBT_PROJECT) or orch.REPO_ROOT / "dbt_project")
-MANIFEST = orch.manifest_path()
+DBT_PROJECT = dbt_runner.project_dir()
+MANIFEST = dbt_runner.manifest_path()
 SCHEDULE = os.environ.get(orch.ENV_SCHEDULE) or "@hourly"
 RETRIES = int(os.environ.get(orch.ENV_RETRIES) or 2)
 
@@ -65,9 +66,18 @@ def dbt_task_group() -> Any:
         ProjectConfig,
         RenderConfig,
     )
-    from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+    from cosmos.constants import (
+        ExecutionMode,
+        InvocationMode,
+        LoadMode,
+        TestBehavior,
+        TestIndirectSelection,
+    )
 
     behavior = TestBehavior(os.environ.get(orch.ENV_TEST_BEHAVIOR) or "after_each")
+    # watcher: one `dbt build` (dbt's threads) feeds a sensor per model, which keeps per-model
+    # task status at a fraction of a dbt invocation per task; local: one dbt command per task.
+    mode = ExecutionMode(os.environ.get(orch.ENV_EXECUTION_MODE) or "watcher")
     if MANIFEST.is_file():
         project = ProjectConfig(
             dbt_project_path=DBT_PROJECT, manifest_path=MANIFEST, install_dbt_deps=False
@@ -83,17 +93,18 @@ def dbt_task_group() -> Any:
         project = ProjectConfig(dbt_project_path=DBT_PROJECT, install_dbt_deps=False)
         load_mode = LoadMode.DBT_LS
         # `dbt ls` reads the profile but never connects: a placeholder password, render time only.
-        render_env = orch.parse_env()
+        render_env = dbt_runner.parse_env()
     return DbtTaskGroup(
         group_id="dbt",
         project_config=project,
         profile_config=ProfileConfig(
-            profile_name=orch.DBT_PROFILE,
-            target_name=orch.DBT_TARGET,
+            profile_name=dbt_runner.DBT_PROFILE,
+            target_name=dbt_runner.DBT_TARGET,
             profiles_yml_filepath=DBT_PROJECT / "profiles.yml",
         ),
         execution_config=ExecutionConfig(
-            dbt_executable_path=str(Path(sys.executable).parent / "dbt"),
+            execution_mode=mode,
+            dbt_executable_path=dbt_runner.dbt_executable(),
             invocation_mode=InvocationMode.DBT_RUNNER,
             # A test of several models runs once all of them are built.
             test_indirect_selection=TestIndirectSelection.CAUTIOUS,
@@ -132,19 +143,21 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     with TaskGroup("extract", tooltip="Spotify into bronze (dlt)") as extract:
-        user_tasks = [
-            task(task_id=name)(orch.extract_task).override(doc_md=f"Bronze: {', '.join(r)}.")(
-                list(r)
-            )
-            for name, r in orch.EXTRACT_GROUPS.items()
-        ]
+
+        @task(map_index_template="{{ extract_group }}")
+        def user_data(group: str) -> dict[str, int]:
+            """One group of the listener's bronze tables (a shard: its own dlt pipeline)."""
+            from airflow.sdk import get_current_context
+
+            get_current_context()["extract_group"] = group  # the map index's name in the UI
+            return orch.extract_group(group)
 
         @task(outlets=[BRONZE])
         def catalog_objects() -> dict[str, int]:
             """The catalog objects (artists, albums, tracks) bronze references and lacks."""
-            return orch.extract_task(None, catalog=True)
+            return orch.extract_task(None, catalog=True, shard="catalog")
 
-        user_tasks >> catalog_objects()
+        user_data.expand(group=list(orch.EXTRACT_GROUPS)) >> catalog_objects()
 
     dbt = dbt_task_group()
 
