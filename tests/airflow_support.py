@@ -115,3 +115,126 @@ def _child() -> None:
 
 if __name__ == "__main__" and sys.argv[1:] == ["test"]:
     _child()
+
+
+# --------------------------------------------------------------------------- a running Airflow
+
+
+class AirflowApi:
+    """Airflow 3's REST API as the admin of the simple auth manager (a JWT from /auth/token)."""
+
+    def __init__(self, base: str, password: str) -> None:
+        import requests
+
+        self.base = base.rstrip("/")
+        self.password = password
+        token = requests.post(
+            f"{self.base}/auth/token",
+            json={"username": "admin", "password": password},
+            timeout=30,
+        )
+        token.raise_for_status()
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.session.get(f"{self.base}/api/v2/{path}", params=params, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: Mapping[str, Any]) -> Any:
+        response = self.session.post(f"{self.base}/api/v2/{path}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def runs(self, dag_id: str = "spotify_elt") -> list[dict[str, Any]]:
+        """The DAG's runs; none while the DAG processor has not registered the DAG yet (404)."""
+        response = self.session.get(
+            f"{self.base}/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100}, timeout=30
+        )
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return list(response.json()["dag_runs"])
+
+    def trigger(self, dag_id: str = "spotify_elt") -> str:
+        return str(self.post(f"dags/{dag_id}/dagRuns", {"logical_date": None})["dag_run_id"])
+
+    def task_instances(self, run_id: str, dag_id: str = "spotify_elt") -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.get(
+                f"dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=100, offset=len(found)
+            )["task_instances"]
+            found += page
+            if len(page) < 100:
+                return found
+
+    def xcom(self, run_id: str, task_id: str, map_index: int = -1) -> Any:
+        entry = self.get(
+            f"dags/spotify_elt/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+            map_index=map_index,
+        )
+        value = entry["value"]
+        return json.loads(value) if isinstance(value, str) else value
+
+    def wait_for_run(
+        self, *, run_id: str | None = None, run_type: str | None = None, timeout: float = 900
+    ) -> dict[str, Any]:
+        """Wait (bounded) until the run ends; its JSON. By id, or the earliest run of a type.
+
+        The earliest, not the latest: an hourly DAG whose first run crosses the hour gets a
+        second scheduled run queued behind it, and that one (incremental) is not the first.
+        """
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            runs = self.runs()
+            if not run_id and run_type:
+                typed = [r for r in runs if r["run_type"] == run_type]
+                if typed:
+                    run_id = str(min(typed, key=_run_order)["dag_run_id"])
+            last = next((r for r in runs if run_id and r["dag_run_id"] == run_id), last)
+            if last and last["state"] in ("success", "failed"):
+                return last
+            time.sleep(5)
+        states = (
+            {t["task_id"]: t["state"] for t in self.task_instances(last["dag_run_id"])}
+            if last
+            else {}
+        )
+        raise AssertionError(f"the DAG run did not finish in {timeout:.0f} s: {last} {states}")
+
+    def wait_idle(self, timeout: float = 900) -> list[dict[str, Any]]:
+        """Wait (bounded) until no run is queued or running (a scheduled one may be): the runs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.runs()
+            if all(r["state"] in ("success", "failed") for r in runs):
+                return runs
+            time.sleep(5)
+        raise AssertionError(f"runs still active after {timeout:.0f} s: {self.runs()}")
+
+
+def _run_order(run: Mapping[str, Any]) -> str:
+    """Runs in the order the scheduler made them (ISO timestamps sort as strings)."""
+    return str(run.get("run_after") or run.get("logical_date") or run.get("queued_at") or "")
+
+
+def stop_airflow(home: Path, env: Mapping[str, str]) -> None:
+    """``spotify-elt airflow down``, then end by PID whatever a PID file still names."""
+    import signal
+
+    subprocess.run(
+        [sys.executable, "-m", "spotify_elt", "airflow", "down"],
+        env=dict(env),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    for pid_file in home.glob("*.pid"):
+        try:
+            pid = int(pid_file.read_text().strip())
+            os.killpg(pid, signal.SIGKILL)
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass

@@ -17,7 +17,6 @@ import psycopg
 import pytest
 from psycopg import sql
 from stack_support import (
-    ROLE_PASSWORDS,
     SMALL_LIBRARY,
     PgServer,
     SpotifyStack,
@@ -29,27 +28,16 @@ from stack_support import (
 from extract.emulator import EmulatorConfig, EmulatorServer
 from spotify_elt.db import EmbeddedPostgres
 
-# Fixtures of the dbt suites (session-scoped builds shared by several modules).
-pytest.register_assert_rewrite("dbt_support")
-pytest_plugins = ["dbt_support"]
+# Fixtures of the dbt suites (session-scoped builds shared by several modules), and the
+# reliability suite's counting (marker `reliability`, fixture `reliability`).
+pytest.register_assert_rewrite("dbt_support", "reliability_support")
+pytest_plugins = ["dbt_support", "reliability_support"]
 
 # Captured before any test changes the environment.
 EXTERNAL_URL = os.environ.get("SPOTIFY_ELT_TEST_DATABASE_URL") or os.environ.get(
     "SPOTIFY_ELT_DATABASE_URL"
 )
 BACKENDS = ["embedded"] + (["external"] if EXTERNAL_URL else [])
-
-
-@pytest.fixture(scope="session", autouse=True)
-def shared_role_passwords() -> Iterator[None]:
-    """Every vault of the session gets the same role passwords.
-
-    Roles are cluster-wide while each test project has its own vault: with a password per vault,
-    initialising one project would lock out every other project on the same server.
-    """
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("spotify_elt.db.new_role_password", lambda role: ROLE_PASSWORDS[role])
-        yield
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ from stack_support import SMALL_LIBRARY, SpotifyStack, make_stack, outside_pytes
 
 from extract.emulator import EmulatorConfig, EmulatorServer
 from spotify_elt.db import EmbeddedPostgres, init_database, with_credentials
-from spotify_elt.transform import TransformResult, dbt_env, run_dbt
+from spotify_elt.dbt_runner import TransformResult, dbt_env, run_dbt
 
 GOLD_TABLES = (
     "dim_albums",
@@ -68,7 +68,7 @@ def dbt(
     env = dbt_env(stack.settings, stack.vault)
     if database_url is not None:
         env["SPOTIFY_ELT_DBT_DBNAME"] = database_name(database_url)
-    return run_dbt(list(args), env, target_path=target, quiet=True)
+    return run_dbt(list(args), env=env, in_process=True, target_path=target, quiet=True)
 
 
 def statuses(result: TransformResult) -> dict[str, str]:
@@ -111,6 +111,25 @@ def copy_database(admin_url: str) -> str:
                     raise
                 time.sleep(0.2)
     return with_credentials(admin_url, "postgres", None, name)
+
+
+def adopt_copy(stack: SpotifyStack, copy_url: str) -> None:
+    """Give the copy ``copy_url`` of ``stack``'s database roles of its own, as an installation.
+
+    Roles are per database: the copy's objects still belong to the source's roles. ``db init``
+    creates the copy's roles; its objects are then handed over to them.
+    """
+    from spotify_elt.db import ROLES, role_name
+
+    init_database(copy_url, stack.vault)
+    source, target = database_name(stack.admin_url), database_name(copy_url)
+    with psycopg.connect(copy_url, autocommit=True) as conn:
+        for kind in ROLES:
+            conn.execute(
+                sql.SQL("REASSIGN OWNED BY {} TO {}").format(
+                    sql.Identifier(role_name(kind, source)), sql.Identifier(role_name(kind, target))
+                )
+            )
 
 
 def drop_database(url: str) -> None:

@@ -28,9 +28,10 @@ def test_compose_file_is_consistent() -> None:
     assert (ROOT / "Dockerfile").is_file()
     keys = {f"{ENV_PREFIX}{f.name.upper()}" for f in dataclasses.fields(Settings)}
     keys.add(f"{ENV_PREFIX}VAULT_KEY")
-    from spotify_elt import orchestration
+    from spotify_elt import dbt_runner, orchestration
 
     keys |= {v for k, v in vars(orchestration).items() if k.startswith("ENV_")}
+    keys |= {dbt_runner.PROJECT_DIR_ENV, dbt_runner.MANIFEST_ENV}
     for service in services.values():
         for variable in service.get("environment", {}):
             if variable.startswith(ENV_PREFIX):
@@ -40,7 +41,9 @@ def test_compose_file_is_consistent() -> None:
 def test_compose_file_holds_no_secret() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     # Passwords and keys come from the environment (${VAR:?...}), never literal values.
-    for match in re.finditer(r"^\s*[A-Z_]*(PASSWORD|KEY|SECRET)[A-Z_]*:\s*(\S+)", text, re.M):
+    matches = list(re.finditer(r"^\s*[A-Z_]*(PASSWORD|KEY|SECRET)[A-Z_]*:\s*(\S+)", text, re.M))
+    assert matches
+    for match in matches:
         assert match.group(2).startswith("${"), match.group(0)
 
 
@@ -142,6 +145,7 @@ def test_airflow_and_datahub_services_are_all_there() -> None:
 def test_every_image_is_pinned_and_every_reference_exists() -> None:
     compose = _compose()
     services = compose["services"]
+    assert services
     for name, service in services.items():
         image = service.get("image")
         if image:
@@ -173,7 +177,9 @@ def test_every_image_is_pinned_and_every_reference_exists() -> None:
 def test_required_variables_are_documented() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     header = text.split("\nname:", 1)[0]
-    for variable in set(re.findall(r"\$\{([A-Z_]+):\?", text)):
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
+    assert required
+    for variable in required:
         assert variable in header, variable
 
 
@@ -188,3 +194,14 @@ def test_airflow_image_installs_from_the_lock_file() -> None:
     for package in ("apache-airflow", "astronomer-cosmos", "acryl-datahub-airflow-plugin"):
         assert f'name = "{package}"' in lock
     assert not list((ROOT / "airflow").rglob("__init__.py"))
+
+
+def test_compose_celery_profile_uses_the_settings_of_airflow_up() -> None:
+    """`spotify-elt airflow up --executor celery` and the compose profile set the same keys."""
+    from spotify_elt.airflow_setup import celery_settings
+
+    env = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["x-airflow-env"]
+    keys = set(celery_settings("redis://localhost:6379/0", "postgresql+psycopg://u@h/db"))
+    assert keys <= set(env)
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 from stack_support import PgServer
@@ -16,12 +18,15 @@ from spotify_elt.db import (
     RoleUrls,
     check_initialised,
     connect,
+    database_of,
     init_database,
+    role_name,
+    role_names,
     role_urls,
     with_credentials,
 )
 from spotify_elt.errors import DatabaseError
-from spotify_elt.vault import Vault
+from spotify_elt.vault import Vault, db_password_name
 
 
 @pytest.fixture
@@ -58,18 +63,64 @@ def test_init_is_idempotent_and_complete(pg_server: PgServer, vault: Vault) -> N
     first = init_database(admin, vault)
     second = init_database(admin, vault)
     assert check_initialised(admin) == []
-    assert set(first.new_passwords) == {LOADER, TRANSFORMER, READER}
+    names = role_names(database_of(admin))
+    assert names[LOADER] == f"spotify_loader_{database_of(admin)}"
+    assert set(first.new_passwords) == set(names.values())
     assert second.created_roles == () and second.new_passwords == ()
     with connect(admin) as conn:
         attrs = conn.execute(
             "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin FROM pg_roles "
-            "WHERE rolname LIKE 'spotify_%' ORDER BY 1"
+            "WHERE rolname = ANY(%s) ORDER BY 1",
+            (list(names.values()),),
         ).fetchall()
     assert attrs == [
-        (LOADER, False, False, False, True),
-        (READER, False, False, False, True),
-        (TRANSFORMER, False, False, False, True),
+        (names[LOADER], False, False, False, True),
+        (names[READER], False, False, False, True),
+        (names[TRANSFORMER], False, False, False, True),
     ]
+
+
+def test_two_installations_on_one_server_keep_their_roles(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    """A second vault's `db init` on another database of the server locks nobody out."""
+    first_db, second_db = pg_server.fresh_database(), pg_server.fresh_database()
+    vaults = []
+    for name in ("first", "second"):
+        vault = Vault(tmp_path / name / "vault.json", tmp_path / f"{name}-key" / "vault.key")
+        vault.init()
+        vaults.append(vault)
+    init_database(first_db, vaults[0])
+    first = role_urls(first_db, vaults[0])
+    _ok(first.loader, "CREATE TABLE bronze.plays (id int)")
+    init_database(second_db, vaults[1])
+    second = role_urls(second_db, vaults[1])
+    # The first installation's credentials still work, and each role sees its own data only.
+    _ok(first.loader, "INSERT INTO bronze.plays VALUES (1)")
+    _ok(first.transformer, "SELECT * FROM bronze.plays")
+    _ok(second.loader, "CREATE TABLE bronze.plays (id int)")
+    # One installation's loader has no rights in the other's bronze.
+    _refused(with_credentials(second_db, *_user_and_password(first.loader)), "TABLE bronze.plays")
+    init_database(first_db, vaults[0])  # idempotent, passwords unchanged
+    _ok(second.loader, "INSERT INTO bronze.plays VALUES (2)")
+
+
+def _user_and_password(url: str) -> tuple[str, str]:
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    return unquote(parts.username or ""), unquote(parts.password or "")
+
+
+def test_role_names_stay_valid_for_any_database_name() -> None:
+    assert role_name(READER, "spotify_elt") == "spotify_reader_spotify_elt"
+    odd = role_name(TRANSFORMER, "My-Data.Base")
+    assert odd.startswith("spotify_transformer_my_data_base_") and odd != role_name(
+        TRANSFORMER, "my_data_base"
+    )
+    long = role_name(TRANSFORMER, "x" * 63)
+    assert len(long) <= 46 and long != role_name(TRANSFORMER, "x" * 62)
+    db_password_name(long)  # a valid vault name
 
 
 def test_loader_writes_bronze_only(initialised: tuple[str, RoleUrls]) -> None:
@@ -141,12 +192,13 @@ def test_embedded_server_asks_roles_for_their_password(
 ) -> None:
     admin = embedded_server.admin_url()
     init_database(admin, vault)
-    wrong = with_credentials(admin, LOADER, "not-the-password")
+    loader = role_name(LOADER, "spotify_elt")
+    wrong = with_credentials(admin, loader, "not-the-password")
     with pytest.raises(DatabaseError) as err:
         connect(wrong)
     message = str(err.value)
     assert message == (
-        f"PostgreSQL refused the credentials of user {LOADER!r} for database 'spotify_elt' "
+        f"PostgreSQL refused the credentials of user {loader!r} for database 'spotify_elt' "
         f"on {embedded_server._info().socket_dir}."  # type: ignore[union-attr]
     )
     assert "not-the-password" not in message
@@ -220,7 +272,8 @@ def test_cli_embedded_lifecycle(capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["db", "url"]) == 0
         url = capsys.readouterr().out.strip()
         assert url.startswith("postgresql://postgres")
-        assert _ok(url, "SELECT current_database()") == [("spotify_elt",)]
+        # A fresh user without a client id works on the demo's database (what `run` builds).
+        assert _ok(url, "SELECT current_database()") == [("spotify_elt_demo",)]
     finally:
         main(["db", "down"])
     assert "PostgreSQL stopped." in capsys.readouterr().out
@@ -238,10 +291,28 @@ def test_no_role_password_is_printed(
     for args in (["db", "init"], ["db", "status"], ["db", "url"], ["config", "show"]):
         main(args)
     vault = Vault.from_settings(load_settings())
-    from spotify_elt.vault import db_password_name
-
-    passwords = [vault.require(db_password_name(r)) for r in (LOADER, TRANSFORMER, READER)]
+    names = role_names(database_of(admin)).values()
+    passwords = [vault.require(db_password_name(r)) for r in names]
     captured = capsys.readouterr()
     text = captured.out + captured.err + caplog.text
     for password in passwords:
         assert password not in text
+
+
+def test_db_init_adopts_what_the_old_shared_roles_own(
+    embedded_server: EmbeddedPostgres, vault: Vault
+) -> None:
+    """A database set up by an older version (roles spotify_loader, ... shared by the server)."""
+    admin = PgServer("embedded", embedded_server.admin_url()).fresh_database()
+    with connect(admin) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (LOADER,)).fetchone():
+            conn.execute(f"CREATE ROLE {LOADER}")
+        conn.execute("CREATE SCHEMA bronze")
+        conn.execute("CREATE TABLE bronze.old_plays (id int)")
+        conn.execute(f"ALTER TABLE bronze.old_plays OWNER TO {LOADER}")
+    init_database(admin, vault)
+    urls = role_urls(admin, vault)
+    _ok(urls.loader, "INSERT INTO bronze.old_plays VALUES (1)")
+    _ok(urls.loader, "ALTER TABLE bronze.old_plays ADD COLUMN payload jsonb")  # dlt does this
+    owner = _ok(admin, "SELECT tableowner FROM pg_tables WHERE tablename = 'old_plays'")
+    assert owner == [(role_name(LOADER, database_of(admin)),)]

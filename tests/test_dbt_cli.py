@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 from dbt_support import Build, cli, sync_roles
 
-from spotify_elt.db import init_database
-from spotify_elt.transform import connection_env
+from spotify_elt.db import TRANSFORMER, init_database, role_name, role_urls
+from spotify_elt.dbt_runner import connection_env
+from spotify_elt.vault import db_password_name
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +34,8 @@ def test_transform_command_builds_and_reports(dev_build: Build, tmp_path: Path) 
     assert last.startswith("dbt build:") and "success" in last and "pass" in last, last
     assert (tmp_path / "target" / "run_results.json").exists()
     # No secret in anything printed.
-    password = stack.vault.get("postgres_spotify_transformer_password")
+    transformer = role_name(TRANSFORMER, urlsplit(stack.admin_url).path.lstrip("/"))
+    password = stack.vault.get(db_password_name(transformer))
     assert password and password not in proc.stdout + proc.stderr
 
 
@@ -75,3 +79,29 @@ def test_connection_env_reads_socket_and_tcp_urls() -> None:
     assert tcp["SPOTIFY_ELT_DBT_PORT"] == "5433"
     assert tcp["SPOTIFY_ELT_DBT_DBNAME"] == "warehouse"
     assert tcp["SPOTIFY_ELT_DBT_SSLMODE"] == "require"
+
+
+def test_a_second_transform_at_the_same_time_refuses(dev_build: Build, tmp_path: Path) -> None:
+    """Two builds at once would collide on the same relations: the second one refuses."""
+    stack = dev_build.stack
+    sync_roles(stack)
+    urls = role_urls(stack.admin_url, stack.vault)
+    with psycopg.connect(urls.transformer, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtext('spotify-elt transform'))")
+        proc = cli(stack.env(), "transform", "--target-path", str(tmp_path / "target"))
+    assert proc.returncode == 8, proc.stderr[-2000:]
+    assert proc.stderr.strip() == (
+        "Error: Another transform is running on this database; wait for it to finish or run "
+        "with --wait."
+    )
+    assert not (tmp_path / "target" / "run_results.json").exists()
+
+
+def test_a_selector_matching_nothing_is_refused(dev_build: Build, tmp_path: Path) -> None:
+    stack = dev_build.stack
+    sync_roles(stack)
+    proc = cli(stack.env(), "transform", "--select", "no_such_model", "--quiet")
+    assert proc.returncode == 8, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: --select no_such_model matches no dbt model"), last
+    assert "Traceback" not in proc.stderr

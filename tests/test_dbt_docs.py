@@ -62,12 +62,15 @@ def test_lineage_runs_bronze_to_silver_to_gold(docs_target: Path) -> None:
 
 def test_every_model_and_column_is_described(docs_target: Path) -> None:
     manifest, catalog = load_artifacts(docs_target)
+    assert any(node["resource_type"] == "model" for node in manifest["nodes"].values())
     for uid, node in manifest["nodes"].items():
         if node["resource_type"] != "model":
             continue
         assert node["description"].strip(), uid
         declared = node["columns"]
-        for column in catalog["nodes"][uid]["columns"]:
+        columns = catalog["nodes"][uid]["columns"]
+        assert columns, uid
+        for column in columns:
             assert column in declared and declared[column]["description"].strip(), (uid, column)
         if node["schema"] == "gold":
             assert node["config"]["contract"]["enforced"], uid

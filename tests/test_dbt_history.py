@@ -23,12 +23,12 @@ from stack_support import SMALL_LIBRARY, PgServer, SpotifyStack, make_stack, out
 from test_report import assert_real_image
 
 from extract.emulator import EmulatorConfig, EmulatorServer
+from extract.emulator.privacy_export import emulator_plays
 from extract.history.synthetic import ExportPlay, write_export
-from spotify_elt.cli.emulator_export import emulator_plays
 from spotify_elt.db import EmbeddedPostgres
+from spotify_elt.dbt_runner import TransformResult
 from spotify_elt.history import import_history
 from spotify_elt.report import render_report
-from spotify_elt.transform import TransformResult
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ PII_COLUMNS = {
         "username_hash",
         "conn_country",
     },
-    "fct_plays": {"conn_country"},
+    "fct_plays": {"conn_country", "context_uri"},
     "rpt_listening_habits": {"countries"},
 }
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from dbt_support import sync_roles
 
-from spotify_elt.transform import dbt_env
+from spotify_elt.dbt_runner import dbt_env
 
 pytestmark = pytest.mark.slow
 

@@ -14,14 +14,13 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from stack_support import SMALL_LIBRARY, SpotifyStack
+from stack_support import SMALL_LIBRARY, SpotifyStack, make_home
 
 from extract.emulator import EmulatorConfig, EmulatorState, Kind
+from extract.emulator.privacy_export import emulator_plays
 from extract.history.synthetic import ExportPlay, write_export
 from spotify_elt.cli import main
-from spotify_elt.cli.emulator_export import emulator_plays
-from spotify_elt.config import Settings, load_settings
-from spotify_elt.db import init_database
+from spotify_elt.config import Settings
 from spotify_elt.history import (
     SALT_NAME,
     HistoryImportError,
@@ -58,16 +57,7 @@ class Project:
 
 @pytest.fixture
 def project(fresh_db: str, tmp_path: Path) -> Project:
-    settings = load_settings(
-        environ={},
-        config_dir=tmp_path / "config",
-        data_dir=tmp_path / "data",
-        state_dir=tmp_path / "state",
-        database_url=fresh_db,
-    )
-    vault = Vault.from_settings(settings)
-    vault.init()
-    init_database(fresh_db, vault)
+    settings, vault = make_home(tmp_path, fresh_db)
     return Project(settings, vault, fresh_db)
 
 

@@ -216,3 +216,60 @@ def test_bad_archives_and_paths(tmp_path: Path) -> None:
     with pytest.raises(HistoryFileError) as caught:
         stage(broken, tmp_path)
     assert caught.value.label == f"{broken}:{info.filename}"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_files_staged_in_workers_keep_one_copy_of_a_play_two_files_hold(
+    tmp_path: Path, workers: int
+) -> None:
+    from extract.history.workers import stage_files
+
+    later = {**RECORD, "ts": "2022-06-18T08:00:00Z"}
+    other = {**RECORD, "ts": "2023-01-01T08:00:00Z"}
+    # Two exports in one folder: endsong_1 repeats a play of endsong_0 (and one of its own);
+    # endsong_2's times overlap neither.
+    write_json(tmp_path / "x" / "endsong_0.json", [RECORD, later])
+    write_json(tmp_path / "x" / "endsong_1.json", [later, RECORD, RECORD])
+    write_json(tmp_path / "x" / "endsong_2.json", [other])
+    out = tmp_path / "out"
+    out.mkdir()
+    with open_export(tmp_path / "x") as export:
+        staged = stage_files(
+            export.files,
+            out,
+            pii=PiiPolicy(),
+            imported_at="2026-01-01T00:00:00+00:00",
+            load_id="1",
+            workers=workers,
+        )
+        assert [s.file for s in staged] == export.files
+    assert [(s.rows, s.duplicates) for s in staged] == [(2, 0), (1, 2), (1, 0)]
+    keys: list[str] = []
+    for s in staged:
+        if s.duplicates:  # rewritten without the repeats, as privately as it was staged
+            assert s.csv_path.stat().st_mode & 0o777 == 0o600
+        with s.csv_path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == s.rows
+        keys += [r["play_key"] for r in rows]
+    assert len(keys) == len(set(keys)) == 4
+    # The same plays as staging the files one after the other in this process.
+    assert set(keys) == {r["play_key"] for r in stage(tmp_path / "x", tmp_path)}
+
+
+def test_a_bad_file_staged_in_a_worker_names_the_file(tmp_path: Path) -> None:
+    from extract.history.workers import stage_files
+
+    write_json(tmp_path / "x" / "endsong_0.json", [RECORD])
+    write_json(tmp_path / "x" / "endsong_1.json", [{**RECORD, "ts": "yesterday"}])
+    with open_export(tmp_path / "x") as export, pytest.raises(HistoryFileError) as caught:
+        stage_files(
+            export.files,
+            tmp_path,
+            pii=PiiPolicy(),
+            imported_at="2026-01-01T00:00:00+00:00",
+            load_id="1",
+            workers=2,
+        )
+    assert caught.value.label.endswith("endsong_1.json")
+    assert "invalid record 1" in str(caught.value)

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
-import numpy as np
 import pytest
-from matplotlib import image as mpimg
 from stack_support import REPORT_CHARTS as CHARTS
-from stack_support import PgServer, SpotifyStack, outside_pytest_tmp
+from stack_support import (
+    PgServer,
+    SpotifyStack,
+    assert_real_image,
+    headless_chromium,
+    outside_pytest_tmp,
+)
 
 from spotify_elt.report import Report, ReportError, notebook_path, render_report
-
-
-def assert_real_image(path: Path, min_size: tuple[int, int] = (400, 250)) -> np.ndarray:
-    pixels = mpimg.imread(path)
-    height, width = pixels.shape[:2]
-    assert width >= min_size[0] and height >= min_size[1], (path, width, height)
-    # Not blank: a real chart has many distinct colours and visible contrast.
-    assert float(pixels[..., :3].std()) > 0.02, path
-    assert len(np.unique(pixels[..., :3].reshape(-1, 3), axis=0)) > 20, path
-    return pixels
 
 
 @pytest.fixture(scope="module")
@@ -55,38 +49,31 @@ def test_report_over_gold_writes_html_and_every_chart(gold_report: Report) -> No
 
 def test_report_holds_no_secret(gold_report: Report, bronze_stack: SpotifyStack) -> None:
     secrets = [bronze_stack.vault.get(n) for n in bronze_stack.vault.names()]
+    assert secrets
     text = gold_report.html.read_text() + gold_report.notebook.read_text()
     for value in secrets:
         assert value and value not in text
 
 
 def test_report_renders_in_headless_chromium(gold_report: Report, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("Debian's chromium is needed (.ci/run installs it)")
     shot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--hide-scrollbars",
-            "--window-size=1200,2400",
-            f"--screenshot={shot}",
-            gold_report.html.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
+    headless_chromium(
+        gold_report.html.as_uri(),
+        tmp_path / "profile",
+        "--window-size=1200,2400",
+        f"--screenshot={shot}",
     )
     assert_real_image(shot, min_size=(1000, 2000))
+
+
+def test_every_chart_has_alt_text(gold_report: Report) -> None:
+    page = gold_report.html.read_text()
+    images = re.findall(r"<img\b[^>]*>", page)
+    assert len(images) == len(CHARTS)
+    for tag in images:
+        alt = re.search(r'\balt="([^"]{30,})"', tag)
+        assert alt, tag[:120]
+    assert "Bar chart of the top 10 artists of the " in page
 
 
 def test_empty_gold_gives_messages_not_a_crash(bronze_stack: SpotifyStack) -> None:
@@ -113,6 +100,7 @@ def test_bad_parameters_are_refused(bronze_stack: SpotifyStack) -> None:
 def test_the_committed_notebook_has_no_outputs() -> None:
     nb = nbformat.read(notebook_path(), as_version=4)
     nbformat.validate(nb)
+    assert any(cell.cell_type == "code" for cell in nb.cells)
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [], "commit the notebook without outputs"

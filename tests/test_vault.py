@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -106,7 +107,7 @@ def test_file_format(vault: Vault) -> None:
     doc = json.loads(vault.path.read_text())
     key = vault.key_file.read_text().splitlines()[0]
     assert doc["format"] == "spotify-elt-vault"
-    assert doc["version"] == 1
+    assert doc["version"] == 2
     assert doc["key_id"] == key_id(key)
     assert len(doc["key_id"]) == 16
     assert set(doc["entries"]) == {CLIENT_SECRET, REFRESH_TOKEN}
@@ -114,7 +115,8 @@ def test_file_format(vault: Vault) -> None:
         assert set(entry) == {"token", "updated_at"}
         assert entry["updated_at"].endswith("+00:00")
     assert SECRET_A not in vault.path.read_text()
-    assert Fernet(key).decrypt(doc["entries"][CLIENT_SECRET]["token"]).decode() == SECRET_A
+    plain = Fernet(key).decrypt(doc["entries"][CLIENT_SECRET]["token"]).decode()
+    assert plain == f"spotify-elt-vault/2\x00{CLIENT_SECRET}\x00{SECRET_A}"  # name bound in
     assert vault.key_file.read_text() == key + "\n"  # one key per line
 
 
@@ -285,6 +287,71 @@ def test_token_swapped_in_from_other_key_is_tampering(vault: Vault) -> None:
 
 
 @pytest.mark.parametrize(
+    "swap",
+    [
+        pytest.param(lambda e: (e[REFRESH_TOKEN], e[CLIENT_SECRET]), id="swapped"),
+        pytest.param(lambda e: (e[REFRESH_TOKEN], e[REFRESH_TOKEN]), id="copied"),
+    ],
+)
+def test_entries_are_bound_to_their_names(vault: Vault, swap: Any) -> None:
+    doc = json.loads(vault.path.read_text())
+    entries = doc["entries"]
+    entries[CLIENT_SECRET], entries[REFRESH_TOKEN] = swap(dict(entries))
+    vault.path.write_text(json.dumps(doc))
+    with pytest.raises(VaultError, match=r"'spotify_client_secret'.*tampered"):
+        vault.get(CLIENT_SECRET)
+    with pytest.raises(VaultError, match="tampered"):
+        vault.verify()
+
+
+def _as_version_1(vault: Vault) -> None:
+    """Rewrite ``vault`` as spotify-elt wrote it before names were bound (format version 1)."""
+    key = Fernet(vault.key_file.read_text().splitlines()[0])
+    doc = json.loads(vault.path.read_text())
+    for name, entry in doc["entries"].items():
+        value = vault.get(name)
+        assert value is not None
+        entry["token"] = key.encrypt(value.encode()).decode()
+    doc["version"] = 1
+    vault.path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda v: v.set("other_secret", "value-5678"), id="set"),
+        pytest.param(lambda v: v.delete("other_secret") or True, id="delete"),
+        pytest.param(lambda v: v.rotate_key(), id="rotate"),
+    ],
+)
+def test_version_1_vault_is_read_and_migrated_on_write(vault: Vault, write: Any) -> None:
+    vault.set("other_secret", "value-1234")
+    _as_version_1(vault)
+    assert vault.get(CLIENT_SECRET) == SECRET_A
+    assert vault.verify() == 3
+    assert json.loads(vault.path.read_text())["version"] == 1  # reading changes nothing
+    write(vault)
+    doc = json.loads(vault.path.read_text())
+    assert doc["version"] == 2
+    assert vault.get(CLIENT_SECRET) == SECRET_A and vault.get(REFRESH_TOKEN) == SECRET_B
+    entries = doc["entries"]
+    entries[CLIENT_SECRET], entries[REFRESH_TOKEN] = entries[REFRESH_TOKEN], entries[CLIENT_SECRET]
+    vault.path.write_text(json.dumps(doc))
+    with pytest.raises(VaultError, match="tampered"):
+        vault.get(CLIENT_SECRET)
+
+
+def test_version_2_tokens_in_a_file_claiming_version_1_still_bind(vault: Vault) -> None:
+    doc = json.loads(vault.path.read_text())
+    entries = doc["entries"]
+    entries[CLIENT_SECRET], entries[REFRESH_TOKEN] = entries[REFRESH_TOKEN], entries[CLIENT_SECRET]
+    doc["version"] = 1
+    vault.path.write_text(json.dumps(doc))
+    with pytest.raises(VaultError, match="tampered"):
+        vault.get(CLIENT_SECRET)
+
+
+@pytest.mark.parametrize(
     ("content", "why"),
     [
         (b"", "empty"),
@@ -318,7 +385,7 @@ def test_corrupted_file_is_named_and_left_alone(vault: Vault, content: bytes, wh
 
 def test_newer_format_version_says_upgrade(vault: Vault) -> None:
     doc = json.loads(vault.path.read_text())
-    doc["version"] = 2
+    doc["version"] = 3
     vault.path.write_text(json.dumps(doc))
     with pytest.raises(VaultError, match="upgrade spotify-elt"):
         vault.names()

@@ -63,9 +63,11 @@ def test_album_and_artist_relations_hold_both_ways(client: EmulatorClient) -> No
     c = client
     token = c.app_token()
     albums = c.get("/search", token, {"q": "relations", "type": "album", "limit": 10}).json()
+    assert len(albums["albums"]["items"]) >= 4
     for simplified in albums["albums"]["items"][:4]:
         album = c.get(f"/albums/{simplified['id']}", token).json()
         assert album["tracks"]["total"] == album["total_tracks"]
+        assert album["tracks"]["items"]
         for item in album["tracks"]["items"]:
             track = c.get(f"/tracks/{item['id']}", token).json()
             assert track["album"]["id"] == album["id"]
@@ -81,6 +83,7 @@ def test_include_groups_filters(client: EmulatorClient) -> None:
     c = client
     token = c.app_token()
     artists = c.get("/search", token, {"q": "groups", "type": "artist", "limit": 10}).json()
+    assert artists["artists"]["items"]
     for artist in artists["artists"]["items"]:
         path = f"/artists/{artist['id']}/albums"
         everything = {a["id"]: a["album_type"] for p in c.walk(path, token) for a in p["items"]}
