@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from spotify_elt.cli import main
-from spotify_elt.config import SPOTIFY_API_URL, Settings, load_settings, redact_url
+from spotify_elt.config import SPOTIFY_API_URL, Settings, load_settings
+from spotify_elt.dsn import redact_url
 from spotify_elt.errors import ConfigError
 
 

@@ -129,22 +129,18 @@ def jwt_secret(vault: Vault) -> str:
 
 def metadata_url(admin_url: str) -> str:
     """Airflow's metadata DB: ``<database>_airflow`` on the server of ``admin_url`` (created)."""
-    from urllib.parse import unquote, urlsplit
-
     from psycopg import sql
 
-    from .db import connect, database_of, with_credentials
+    from .db import Dsn, connect, database_of
 
     name = f"{database_of(admin_url)}_airflow"
     with connect(admin_url) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    parts = urlsplit(admin_url)
-    url = with_credentials(
-        admin_url, unquote(parts.username or "postgres"), unquote(parts.password or ""), name
-    )
-    return "postgresql+psycopg://" + url.split("://", 1)[1]
+    dsn = Dsn.parse(admin_url)
+    admin = dsn.with_credentials(dsn.user or "postgres", dsn.password)
+    return admin.with_database(name).sqlalchemy_url()
 
 
 def celery_settings(broker_url: str, metadata: str) -> dict[str, str]:

@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
@@ -81,20 +80,10 @@ class CatalogReport:
 
 def recipe_env(settings: Settings, vault: Any, artifacts: Path) -> dict[str, str]:
     """The variables the recipes read: artifact folder, warehouse connection, DataHub server."""
-    from .db import DatabaseTarget, role_urls
+    from .db import DatabaseTarget, Dsn, role_urls
 
     url = role_urls(DatabaseTarget(settings).admin_url(), vault).transformer
-    parts = urlsplit(url)
-    env = {
-        "DBT_ARTIFACTS_DIR": str(artifacts),
-        "DATAHUB_PG_HOST_PORT": f"{parts.hostname or 'localhost'}:{parts.port or 5432}",
-        "DATAHUB_PG_DATABASE": unquote(parts.path.lstrip("/")),
-        "DATAHUB_PG_USERNAME": unquote(parts.username or ""),
-        "DATAHUB_PG_PASSWORD": unquote(parts.password or ""),
-    }
-    socket_dir = unquote(parse_qs(parts.query).get("host", [""])[0])
-    if socket_dir:
-        env["DATAHUB_PG_SOCKET_DIR"] = socket_dir
+    env = {"DBT_ARTIFACTS_DIR": str(artifacts), **Dsn.parse(url).datahub_env()}
     for name in (GMS_URL_ENV, GMS_TOKEN_ENV, "DATAHUB_ENV"):
         if os.environ.get(name):
             env[name] = os.environ[name]

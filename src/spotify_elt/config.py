@@ -27,15 +27,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import platformdirs
 
+from .dsn import Dsn, redact_url
 from .errors import ConfigError
 
 APP_NAME = "spotify-elt"
 ENV_PREFIX = "SPOTIFY_ELT_"
-REDACTED = "********"
 
 SPOTIFY_ACCOUNTS_URL = "https://accounts.spotify.com"
 SPOTIFY_API_URL = "https://api.spotify.com/v1"
@@ -209,16 +208,6 @@ class Settings:
         return shown
 
 
-def redact_url(url: str) -> str:
-    """Replace the password of a URL (DSN) by asterisks; keep everything else readable."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}:{REDACTED}@{netloc[1]}"))
-
-
 # dbt's PostgreSQL macros write the database name into SQL literals and quoted identifiers
 # without escaping it: a quote in the name would end them (and could inject SQL).
 _UNSAFE_DATABASE_NAME = re.compile(r"[\"'\\\x00-\x1f]")
@@ -368,10 +357,9 @@ _NUMBER_RANGES: dict[str, tuple[float, float]] = {
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TIME_RANGES = ("short_term", "medium_term", "long_term")
 _SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
+
+
 #: Query parameters of a DSN that libpq reads as whole numbers.
-_DSN_INT_PARAMS = ("connect_timeout", "port", "keepalives", "keepalives_idle")
-
-
 def _validate(values: Mapping[str, Any]) -> None:
     """Refuse values that are well typed but unusable, with one sentence naming the key."""
     for name, (low, high) in _NUMBER_RANGES.items():
@@ -403,22 +391,7 @@ def _validate(values: Mapping[str, Any]) -> None:
     if len(database.encode()) > 63:
         raise ConfigError(f"database_name must be at most 63 bytes long, got {database!r}.")
     if values.get("database_url"):
-        check_database_url(values["database_url"])
-
-
-def check_database_url(url: str) -> None:
-    """Refuse a DSN libpq would reject or misread; the message never shows the password."""
-    shown = redact_url(url)
-    parts = urlsplit(url)
-    if parts.scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
-        raise ConfigError(f"database_url must be a postgresql:// URL, got {shown!r}.")
-    try:
-        parts.port  # noqa: B018  (raises on a port that is not 0-65535)
-    except ValueError:
-        raise ConfigError(f"database_url has an invalid port (0 to 65535): {shown!r}.") from None
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in _DSN_INT_PARAMS and not value.strip().lstrip("-").isdigit():
-            raise ConfigError(f"database_url sets {key}={value!r}, which is not a whole number.")
+        Dsn.parse(values["database_url"])  # refuses what libpq would not read
 
 
 def settings_help() -> list[tuple[str, str, str]]:

@@ -7,6 +7,8 @@
 * :func:`init_database` creates the three schemas and three least-privilege roles the pipeline
   runs as; their passwords are generated once and kept in the vault.
 * :func:`connect` turns the ways a connection fails into one sentence a user can act on.
+* Every DSN is read by :class:`~spotify_elt.dsn.Dsn` (re-exported here), which converts it for
+  dlt, dbt, Airflow and DataHub.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
-from .config import Settings, redact_url, unsafe_database_name
+from .config import Settings, unsafe_database_name
+from .dsn import Dsn, redact_url
 from .errors import DatabaseError, UserError
 
 if TYPE_CHECKING:
@@ -71,24 +73,12 @@ local   all   all        scram-sha-256
 # --------------------------------------------------------------------------- connections
 
 
-def describe_url(url: str) -> str:
-    """A short, password-free description of where a DSN points, for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname
-    query_host = re.search(r"(?:^|&)host=([^&]+)", parts.query)
-    if not host and query_host:
-        host = query_host.group(1)
-    where = f"{host or 'localhost'}{':' + str(parts.port) if parts.port else ''}"
-    database = url_database(url) or "(default)"
-    return f"database {database!r} on {where}"
-
-
 def _explain(exc: psycopg.Error, url: str) -> str:
     text = str(exc).strip()
     low = text.lower()
-    parts = urlsplit(url)
-    user = parts.username or "(default user)"
-    where = describe_url(url)
+    dsn = Dsn.parse(url)
+    user = dsn.user or "(default user)"
+    where = dsn.describe()
     if "password authentication failed" in low or "no password supplied" in low:
         return f"PostgreSQL refused the credentials of user {user!r} for {where}."
     if re.search(r'database "[^"]+" does not exist', low):
@@ -131,26 +121,13 @@ def connect(url: str, *, autocommit: bool = True, connect_timeout: int = 5) -> p
 
 def with_credentials(url: str, user: str, password: str | None, database: str | None = None) -> str:
     """The same server (host, port, socket, options) as ``url`` with another user and password."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if host and ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    auth = quote(user, safe="")
-    if password is not None:
-        auth += ":" + quote(password, safe="")
-    # A database name may hold any character (quotes, spaces, ...): percent-encode it.
-    path = "/" + quote(database, safe="") if database is not None else parts.path
-    return urlunsplit((parts.scheme, f"{auth}@{host}{port}", path, parts.query, parts.fragment))
-
-
-def url_database(url: str) -> str:
-    """The database a DSN names, percent-decoded (empty when it names none)."""
-    return unquote(urlsplit(url).path.lstrip("/"))
+    dsn = Dsn.parse(url).with_credentials(user, password)
+    return (dsn if database is None else dsn.with_database(database)).url
 
 
 def database_of(url: str) -> str:
-    name = url_database(url)
+    """The database ``url`` names, refused when it names none or one dbt could not quote."""
+    name = Dsn.parse(url).database
     if not name:
         raise DatabaseError(
             f"The database URL {redact_url(url)!r} names no database; "
@@ -327,9 +304,12 @@ class DatabaseTarget:
             with connect(url) as conn:
                 row = conn.execute("SHOW server_version").fetchone()
         except DatabaseError as exc:
-            return ServerStatus(False, "external", describe_url(url), detail=str(exc))
+            return ServerStatus(False, "external", Dsn.parse(url).describe(), detail=str(exc))
         return ServerStatus(
-            True, "external", describe_url(url), detail=f"PostgreSQL {row[0] if row else '?'}"
+            True,
+            "external",
+            Dsn.parse(url).describe(),
+            detail=f"PostgreSQL {row[0] if row else '?'}",
         )
 
     def down(self) -> bool:
@@ -490,7 +470,8 @@ def init_database(admin_url: str, vault: Vault) -> InitReport:
                     conn.execute(statement.as_string(conn))
         except psycopg.errors.InsufficientPrivilege as exc:
             raise DatabaseError(
-                f"The admin user of {describe_url(admin_url)} may not set up roles and schemas "
+                f"The admin user of {Dsn.parse(admin_url).describe()} may not set up roles and "
+                "schemas "
                 f"({str(exc).splitlines()[0]}); use a superuser or a role with CREATEROLE."
             ) from None
         except psycopg.Error as exc:

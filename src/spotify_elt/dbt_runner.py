@@ -33,10 +33,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from .config import Settings
-from .db import READER, DatabaseTarget, database_of, role_name, role_urls
+from .db import READER, DatabaseTarget, Dsn, database_of, role_name, role_urls
 from .errors import UserError
 from .logs import register_secret
 from .vault import Vault
@@ -97,19 +96,7 @@ def connection_env(url: str) -> dict[str, str]:
     A Unix-socket server (``postgresql://user:pw@/db?host=/run/dir``) gives the socket directory
     as the host, which psycopg2 and dbt accept as ``host``.
     """
-    parts = urlsplit(url)
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    host = parts.hostname or unquote(query.get("host", "")) or "localhost"
-    env = {
-        f"{ENV_PREFIX}HOST": host,
-        f"{ENV_PREFIX}PORT": str(parts.port or query.get("port") or 5432),
-        f"{ENV_PREFIX}USER": unquote(parts.username or ""),
-        f"{ENV_PREFIX}PASSWORD": unquote(parts.password or ""),
-        f"{ENV_PREFIX}DBNAME": unquote(parts.path.lstrip("/")),
-    }
-    if "sslmode" in query:
-        env[f"{ENV_PREFIX}SSLMODE"] = query["sslmode"]
-    return env
+    return Dsn.parse(url).dbt_env(ENV_PREFIX)
 
 
 def dbt_env(settings: Settings, vault: Vault) -> dict[str, str]:

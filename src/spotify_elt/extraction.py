@@ -37,7 +37,7 @@ from extract.spotify.shared_limit import PostgresRollingWindowLimiter
 
 from .bronze import MISSING_TABLE, catalog_work
 from .config import Settings
-from .db import RATE_LIMIT_SCHEMA, DatabaseTarget, advisory_lock, connect, describe_url, role_urls
+from .db import RATE_LIMIT_SCHEMA, DatabaseTarget, Dsn, advisory_lock, connect, role_urls
 from .errors import UserError
 from .loading import (
     DATASET,
@@ -448,7 +448,7 @@ def run_extract(
         "extracted %d rows with %d requests into %s in %.1f s",
         sum(summary.rows.values()),
         summary.total_requests,
-        describe_url(urls.loader),
+        Dsn.parse(urls.loader).describe(),
         summary.seconds,
     )
     return summary

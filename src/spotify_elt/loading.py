@@ -20,12 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 
 from .config import Settings
-from .db import advisory_lock, connect
+from .db import Dsn, advisory_lock, connect
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -63,38 +62,15 @@ def configure_dlt() -> None:
         os.environ.setdefault(name, value)
 
 
-def dlt_credentials(url: str) -> Any:
-    """dlt credentials for a DSN, including a Unix-socket host given as ``?host=/dir``."""
-    from dlt.destinations.impl.postgres.configuration import PostgresCredentials
-
-    parts = urlsplit(url)
-    creds = PostgresCredentials()
-    creds.database = unquote(parts.path.lstrip("/"))
-    creds.username = unquote(parts.username or "")
-    # dlt refuses a DSN without a password even under trust auth.
-    creds.password = unquote(parts.password or "") or "unused"
-    host = parts.hostname or ""
-    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
-    if not host and "host" in query:
-        # A socket directory: dlt rebuilds a URL, where libpq wants it percent-encoded.
-        host = quote(unquote(query.pop("host")), safe="")
-    creds.host = host or "localhost"
-    creds.port = parts.port or 5432
-    creds.connect_timeout = 15
-    return creds
-
-
 def database_identity(url: str) -> str:
     """Which database ``url`` reaches: server, name and object id (a re-created one differs)."""
-    parts = urlsplit(url)
-    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
-    server = parts.hostname or unquote(query.get("host", "")) or "localhost"
+    dsn = Dsn.parse(url)
     with connect(url) as conn:
         row = conn.execute(
             "SELECT current_database(), oid FROM pg_database WHERE datname = current_database()"
         ).fetchone()
     assert row is not None
-    return f"{server}:{parts.port or query.get('port') or 5432}/{row[0]}#{row[1]}"
+    return f"{dsn.server}:{dsn.effective_port}/{row[0]}#{row[1]}"
 
 
 def make_pipeline(settings: Settings, loader_url: str, name: str) -> Any:
@@ -109,7 +85,7 @@ def make_pipeline(settings: Settings, loader_url: str, name: str) -> Any:
 
     pipeline = dlt.pipeline(  # type: ignore[call-overload]
         pipeline_name=name,
-        destination=dlt.destinations.postgres(credentials=dlt_credentials(loader_url)),
+        destination=dlt.destinations.postgres(credentials=Dsn.parse(loader_url).dlt_credentials()),
         dataset_name=DATASET,
         pipelines_dir=str(Path(settings.data_dir) / "dlt"),
         progress="log" if os.environ.get("SPOTIFY_ELT_DLT_PROGRESS") else None,

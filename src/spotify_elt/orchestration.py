@@ -32,13 +32,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .config import Settings, load_settings
 from .dbt_runner import dbt_env, write_docs_bundle
+from .dsn import Dsn
 from .errors import UserError
 
 log = logging.getLogger(__name__)
+
+#: libpq options of the Postgres connection's extra that reach the DSN (Airflow's postgres
+#: provider reads the same keys).
+LIBPQ_EXTRA_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "spotify_elt"
@@ -125,31 +129,22 @@ def postgres_url_from_connection(conn: ConnectionValues) -> str:
         raise UserError(
             f"The Airflow connection {POSTGRES_CONN_ID} names no database (its schema field)."
         )
-    auth = quote(conn.login or "postgres", safe="")
-    if conn.password:
-        auth += ":" + quote(conn.password, safe="")
-    host = conn.host or ""
-    database = quote(conn.schema, safe="")
-    if host.startswith("/"):
-        port = f":{conn.port}" if conn.port else ""
-        return f"postgresql://{auth}@{port}/{database}?host={quote(host, safe='')}"
-    port = f":{conn.port}" if conn.port else ""
-    return f"postgresql://{auth}@{host or 'localhost'}{port}/{database}"
+    # libpq options an Airflow Postgres connection keeps in its extra (sslmode, ...).
+    extra = conn.extra or {}
+    params = tuple((k, str(v)) for k, v in extra.items() if k in LIBPQ_EXTRA_OPTIONS)
+    return Dsn.build(
+        host=conn.host or "localhost",
+        port=conn.port,
+        user=conn.login or "postgres",
+        password=conn.password,
+        database=conn.schema,
+        params=params,
+    ).url
 
 
 def postgres_connection_from_url(url: str) -> dict[str, Any]:
     """The fields of an Airflow Connection (JSON form) for a DSN, Unix sockets included."""
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    host = parts.hostname or unquote(query.get("host", [""])[0]) or "localhost"
-    return {
-        "conn_type": "postgres",
-        "host": host,
-        "port": parts.port or 5432,
-        "schema": unquote(parts.path.lstrip("/")),
-        "login": unquote(parts.username or "postgres"),
-        "password": unquote(parts.password or ""),
-    }
+    return Dsn.parse(url).airflow_connection()
 
 
 def task_settings() -> Settings:

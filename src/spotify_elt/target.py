@@ -42,9 +42,9 @@ class Target:
     def database(self) -> str:
         """The database name, for messages (an external DSN names its own)."""
         if self.settings.database_url:
-            from urllib.parse import urlsplit
+            from .dsn import Dsn
 
-            return urlsplit(self.settings.database_url).path.lstrip("/") or "(none)"
+            return Dsn.parse(self.settings.database_url).database or "(none)"
         return self.settings.database_name
 
     @property

@@ -21,7 +21,7 @@ from suite_support import (
 )
 
 from spotify_elt.cli import main
-from spotify_elt.db import url_database
+from spotify_elt.db import Dsn
 
 pytestmark = pytest.mark.reliability("Injection")
 
@@ -39,7 +39,7 @@ def test_hostile_names_arrive_as_data_and_nothing_is_dropped(
         reliability.output(proc.stdout, proc.stderr)
         assert proc.returncode == 0, proc.stderr[-3000:]
     with reliability.case("a database named like an SQL statement"):
-        assert url_database(pipeline.stack.admin_url) == HOSTILE_DATABASE
+        assert Dsn.parse(pipeline.stack.admin_url).database == HOSTILE_DATABASE
         assert _query(pipeline, f"SELECT note FROM public.{CANARY}") == [("still here",)]
         layers = dict(
             _query(

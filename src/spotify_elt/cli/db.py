@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..config import load_settings, redact_url
+from ..config import load_settings
 from ..db import (
     LAYERS,
     READER,
@@ -14,6 +14,7 @@ from ..db import (
     init_database,
     role_names,
 )
+from ..dsn import redact_url
 from ..errors import DatabaseError
 from ._target import resolve_target, target_option
 
