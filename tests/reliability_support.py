@@ -24,7 +24,7 @@ import contextlib
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ import psycopg
 import pytest
 from psycopg import sql
 from stack_support import SPOTIFY_BRONZE_KEYS
+
+from spotify_elt.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reliability.md"
@@ -312,6 +314,36 @@ def render(recorder: Recorder) -> str:
 def documented_nodeids(text: str) -> set[str]:
     """The test ids a rendered document lists."""
     return {line.split("`")[1] for line in text.splitlines() if line.startswith("- `")}
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def searched_files(settings: Settings, roots: Iterable[Path]) -> Iterator[Path]:
+    """Every file below ``roots`` but the vault of ``settings``, its key and its lock file."""
+    skip = {settings.effective_vault_path.resolve(), settings.effective_vault_key_file.resolve()}
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.resolve() in skip or path.name.startswith(".vault.json"):
+                continue
+            if path.is_file() and not path.is_symlink():
+                yield path
+
+
+def assert_no_secret(
+    reliability: CaseLog,
+    secrets: Mapping[str, Sequence[str]],
+    haystacks: Sequence[tuple[str, bytes]],
+) -> None:
+    """One case per kind of secret: none of its values (8 characters or more) in any haystack.
+
+    ``haystacks`` are ``(where, content)`` pairs; the places found count as secret hits.
+    """
+    for kind, values in secrets.items():
+        with reliability.case(kind):
+            needles = [v.encode() for v in values if len(v) >= 8]
+            found = [where for where, text in haystacks if any(n in text for n in needles)]
+            assert reliability.secret_hits(len(found)) == 0, f"{kind} found in {found[:5]}"
 
 
 # --------------------------------------------------------------------------- pytest hooks

@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 import pytest
 from airflow_support import ROOT, AirflowApi, stop_airflow
-from reliability_support import CaseLog
+from reliability_support import CaseLog, assert_no_secret, searched_files
 from stack_support import (
     BRONZE_SORT_KEYS,
     SMALL_LIBRARY,
@@ -358,28 +358,12 @@ def test_airflow_logs_hold_no_secret(local: Deployment, reliability: CaseLog) ->
         ],
     }
     assert all(secrets_by_kind.values()) and len(tokens) > 1
-    skip = {
-        stack.settings.effective_vault_path.resolve(),
-        stack.settings.effective_vault_key_file.resolve(),
-    }
-    files = [
-        path
-        for folder in (local.home, stack.settings.data_dir, ROOT / "dbt_project" / "logs")
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-        and not path.is_symlink()
-        and path.resolve() not in skip
-        and not path.name.startswith(".vault.json")
-        and "pgdata" not in path.parts
-    ]
+    roots = (local.home, stack.settings.data_dir, ROOT / "dbt_project" / "logs")
+    files = [p for p in searched_files(stack.settings, roots) if "pgdata" not in p.parts]
     task_logs = [p for p in files if "task_id=" in str(p) and p.suffix == ".log"]
     assert len(task_logs) > 20, task_logs
     haystacks = [(str(p), p.read_bytes()) for p in files]
-    for kind, values in secrets_by_kind.items():
-        with reliability.case(kind):
-            needles = [v.encode() for v in values if len(v) >= 8]
-            found = [where for where, text in haystacks if any(n in text for n in needles)]
-            assert reliability.secret_hits(len(found)) == 0, f"{kind} found in {found[:5]}"
+    assert_no_secret(reliability, secrets_by_kind, haystacks)
 
 
 def test_celery_worker_runs_every_task_with_the_same_results(

@@ -22,6 +22,8 @@ RANK = {"library": 0, "emulator": 0, "platform": 1, "steps": 2, "cli": 3}
 EMULATOR = "extract.emulator"
 #: The CLI modules that serve the emulator or generate an export from it (the rule's exception).
 EMULATOR_USERS = {"spotify_elt.cli.emulator", "spotify_elt.cli.emulator_export"}
+#: What the emulator may import outside itself: the export writer's play and how long one lasts.
+EMULATOR_MAY_IMPORT = {"extract.history.synthetic"}
 _ROW = re.compile(r"^\| `([\w.]+)` \| (\w+) \|")
 
 
@@ -103,7 +105,7 @@ def test_imports_keep_the_layers(module: str) -> None:
         in_emulator = _entry(target) == EMULATOR
         if in_emulator and layer != "emulator" and module not in EMULATOR_USERS:
             wrong.append(f"{where}: only {sorted(EMULATOR_USERS)} may import the emulator")
-        if layer == "emulator" and not in_emulator:
+        if layer == "emulator" and not in_emulator and target not in EMULATOR_MAY_IMPORT:
             wrong.append(f"{where}: the emulator is written from the contract, not the client")
     assert not wrong, "\n".join(wrong)
 

@@ -11,12 +11,14 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 
 import psycopg
 import pytest
 from stack_support import SMALL_LIBRARY, make_stack, outside_pytest_tmp
 
 from extract.emulator import EmulatorConfig, EmulatorServer
+from extract.spotify.client import RollingWindowLimiter
 from extract.spotify.shared_limit import PostgresRollingWindowLimiter
 from spotify_elt.db import RATE_LIMIT_SCHEMA, role_urls
 
@@ -131,3 +133,19 @@ def test_extraction_without_the_rate_limit_schema_says_what_to_do(fresh_db: str)
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'bronze'"
         ).fetchone()
     assert tables == (0,)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda budget: RollingWindowLimiter(budget),
+        lambda budget: PostgresRollingWindowLimiter("postgresql://unused", budget),
+    ],
+    ids=["in-process", "postgres"],
+)
+def test_both_limiters_refuse_a_budget_that_lets_nothing_through(
+    make: Callable[[int], object],
+) -> None:
+    with pytest.raises(ValueError, match="at least 1 request per window"):
+        make(0)
+    assert make(1) is not None

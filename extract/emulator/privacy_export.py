@@ -5,8 +5,10 @@ the plays of a time window as Spotify's privacy export would hold them: the same
 ids exist in its catalog, names and durations match), the same play times as
 ``GET /_emulator/plays`` and ``/me/player/recently-played``, how long each lasted, plus podcast
 episodes of its catalog, audiobook chapters and records naming nothing, which a real export also
-holds. Writing the export's files is the caller's job (``spotify-elt emulator export-history``
-uses ``extract.history.synthetic``, which takes these plays as they are).
+holds. The plays are ``extract.history.synthetic``'s own :class:`ExportPlay`, and a track play's
+length is drawn by its :func:`plausible_play`, so the emulator's export and the made-up plays of
+the tests and the bench draw alike. Writing the export's files is the caller's job
+(``spotify-elt emulator export-history`` uses ``extract.history.synthetic.write_export``).
 """
 
 from __future__ import annotations
@@ -14,41 +16,18 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
+from ..history.synthetic import ExportPlay, plausible_play
 from .app import EmulatorState
 
 _HOUR_MS = 3_600_000
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-@dataclass(frozen=True)
-class HistoryPlay:
-    """One play as an export records it: when it ended, what it was, how long it lasted."""
-
-    ts: datetime
-    """End of the play, timezone-aware."""
-    ms_played: int
-    kind: Literal["track", "episode", "audiobook", "unknown"] = "track"
-    uri: str | None = None
-    """``spotify:track:<id>``, ``spotify:episode:<id>`` or an audiobook chapter URI."""
-    name: str | None = None
-    """Track, episode or chapter title."""
-    artist: str | None = None
-    """Album artist (track), show (episode) or audiobook title (audiobook)."""
-    album: str | None = None
-    audiobook_uri: str | None = None
-    reason_start: str = "trackdone"
-    reason_end: str = "trackdone"
-    skipped: bool = False
-    shuffle: bool | None = None
-
-
 def emulator_plays(
     state: EmulatorState, start: datetime, end: datetime, *, extras: bool = True
-) -> Iterator[HistoryPlay]:
+) -> Iterator[ExportPlay]:
     """The plays of the emulator's listener in ``(start, end]`` as an export records them.
 
     A track play ends at the emulator's ``played_at`` (cut to the second by the export); how
@@ -72,7 +51,7 @@ def emulator_plays(
                     yield extra
             track = catalog.track(play.track)
             album = catalog.album(track.album)
-            yield _track_play(
+            yield plausible_play(
                 rng,
                 ts,
                 uri=f"spotify:track:{track.id}",
@@ -83,53 +62,13 @@ def emulator_plays(
             )
 
 
-def _track_play(
-    rng: random.Random,
-    ts: datetime,
-    *,
-    uri: str,
-    name: str,
-    artist: str,
-    album: str,
-    duration_ms: int,
-) -> HistoryPlay:
-    """A track play ending at ``ts``: mostly played through, sometimes skipped or cut short."""
-    draw = rng.random()
-    if draw < 0.68:
-        ms, reason_start, reason_end, skipped = duration_ms, "trackdone", "trackdone", False
-    elif draw < 0.88:
-        ms = rng.randint(0, min(duration_ms, 30_000))
-        reason_start = rng.choice(("trackdone", "fwdbtn", "clickrow"))
-        reason_end, skipped = "fwdbtn", True
-    elif draw < 0.95:
-        ms = rng.randint(30_000, duration_ms) if duration_ms > 30_000 else duration_ms
-        reason_start, reason_end, skipped = "clickrow", "endplay", False
-    else:
-        ms = rng.randint(1_000, duration_ms)
-        reason_start, skipped = "appload", False
-        reason_end = rng.choice(("logout", "unexpected-exit"))
-    if rng.random() < 0.1:
-        reason_start = "backbtn"
-    return HistoryPlay(
-        ts=ts,
-        ms_played=ms,
-        uri=uri,
-        name=name,
-        artist=artist,
-        album=album,
-        reason_start=reason_start,
-        reason_end=reason_end,
-        skipped=skipped,
-    )
-
-
-def _extra(state: EmulatorState, rng: random.Random, ts: datetime) -> HistoryPlay | None:
+def _extra(state: EmulatorState, rng: random.Random, ts: datetime) -> ExportPlay | None:
     draw = rng.random()
     catalog = state.catalog
     if draw < 0.03:
         show = catalog.show(rng.randrange(catalog.n_shows))
         episode = catalog.episode(rng.choice(catalog.show_episodes(show.index)))
-        return HistoryPlay(
+        return ExportPlay(
             ts,
             rng.randint(0, episode.duration_ms),
             "episode",
@@ -142,7 +81,7 @@ def _extra(state: EmulatorState, rng: random.Random, ts: datetime) -> HistoryPla
     if draw < 0.035:
         book = rng.randrange(12)
         chapter = rng.randrange(30)
-        return HistoryPlay(
+        return ExportPlay(
             ts,
             rng.randint(0, 1_800_000),
             "audiobook",
@@ -154,7 +93,7 @@ def _extra(state: EmulatorState, rng: random.Random, ts: datetime) -> HistoryPla
             reason_end="endplay",
         )
     if draw < 0.04:
-        return HistoryPlay(ts, rng.randint(0, 4_000), "unknown", reason_end="unknown")
+        return ExportPlay(ts, rng.randint(0, 4_000), "unknown", reason_end="unknown")
     return None
 
 

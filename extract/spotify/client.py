@@ -95,6 +95,13 @@ class RateLimiter(Protocol):
         ...
 
 
+def checked_budget(budget: int) -> int:
+    """``budget``, if a rolling window of that many requests lets any request go."""
+    if budget < 1:
+        raise ValueError("the rate budget must be at least 1 request per window")
+    return budget
+
+
 class RollingWindowLimiter:
     """At most ``budget`` requests in any ``window`` seconds (Spotify counts over 30 s)."""
 
@@ -105,9 +112,7 @@ class RollingWindowLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if budget < 1:
-            raise ValueError("the rate budget must be at least 1 request per window")
-        self.budget = budget
+        self.budget = checked_budget(budget)
         self.window = window
         self._clock = clock
         self._sleep = sleep

@@ -22,6 +22,8 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
+from .client import checked_budget
+
 log = logging.getLogger(__name__)
 
 TABLE = "spotify_requests"
@@ -40,9 +42,7 @@ class PostgresRollingWindowLimiter:
         schema: str = "ratelimit",
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if budget < 1:
-            raise ValueError("the rate budget must be at least 1 request per window")
-        self.budget = budget
+        self.budget = checked_budget(budget)
         self.window = window
         self.bucket = bucket
         self._dsn = dsn

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from conftest import PipelineRun
 from psycopg import sql
-from reliability_support import ROOT, CaseLog
+from reliability_support import ROOT, CaseLog, assert_no_secret, searched_files
 from suite_support import CLIENT_SECRET, PII_SALT
 
 from spotify_elt.db import database_of, role_names
@@ -34,22 +34,9 @@ pytestmark = [pytest.mark.reliability("Secrets"), pytest.mark.slow]
 
 def _files(run: PipelineRun) -> Iterator[Path]:
     settings = run.stack.settings
-    skip = {
-        settings.effective_vault_path.resolve(),
-        settings.effective_vault_key_file.resolve(),
-    }
     roots = [settings.data_dir, settings.config_dir, settings.state_dir]
     roots += [ROOT / "dbt_project" / "target", ROOT / "dbt_project" / "logs", ROOT / "logs"]
-    for root in roots:
-        if not root.exists():
-            continue
-        for path in sorted(root.rglob("*")):
-            resolved = path.resolve()
-            # The vault, its key and the vault's lock file; every other file is searched.
-            if resolved in skip or path.name.startswith(".vault.json"):
-                continue
-            if path.is_file() and not path.is_symlink():
-                yield path
+    return searched_files(settings, roots)
 
 
 def _haystacks(run: PipelineRun) -> Iterator[tuple[str, bytes]]:
@@ -105,8 +92,4 @@ def test_no_secret_value_anywhere(pipeline: PipelineRun, reliability: CaseLog) -
     assert all(secrets.values()) and len(pipeline.tokens) > 1
     haystacks = list(_haystacks(pipeline))
     assert len(haystacks) > 50
-    for kind, values in secrets.items():
-        with reliability.case(kind):
-            needles = [v.encode() for v in values if len(v) >= 8]
-            found = [where for where, text in haystacks if any(n in text for n in needles)]
-            assert reliability.secret_hits(len(found)) == 0, f"{kind} found in {found[:5]}"
+    assert_no_secret(reliability, secrets, haystacks)

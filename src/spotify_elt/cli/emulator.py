@@ -181,11 +181,7 @@ def serve(
     realtime_clock: bool,
 ) -> None:
     """Serve the accounts service and the Web API until Ctrl-C."""
-    from datetime import UTC
-
-    start = DEFAULT_CLOCK_START
-    if clock_start is not None:
-        start = clock_start if clock_start.tzinfo else clock_start.replace(tzinfo=UTC)
+    start = DEFAULT_CLOCK_START if clock_start is None else clock_start
     config = EmulatorConfig(
         seed=seed,
         scale=scale,

@@ -70,8 +70,6 @@ def export_history(
 ) -> None:
     """Write the emulator's listening history as a Spotify privacy export (zip or folder)."""
     stop = datetime.now(UTC) if end is None else end
-    if stop.tzinfo is None:
-        stop = stop.replace(tzinfo=UTC)
     state = EmulatorState(
         EmulatorConfig(seed=seed, scale=scale, plays_per_hour=plays_per_hour, clock_start=stop)
     )

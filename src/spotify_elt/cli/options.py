@@ -7,14 +7,24 @@ same everywhere, so an export generated with the options of a served emulator ma
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class _Timestamp(click.DateTime):
+    """``click.DateTime`` whose value is always timezone-aware: UTC when it has no offset."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        moment = super().convert(value, param, ctx)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 #: A moment on the command line: UTC when it has no offset.
-TIMESTAMP = click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"])
+TIMESTAMP = _Timestamp(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"])
 
 
 def seed_option(help: str) -> Callable[[F], F]:
