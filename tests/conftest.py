@@ -62,6 +62,11 @@ def embedded_server() -> Iterator[EmbeddedPostgres]:
     root = outside_pytest_tmp("spotify-elt-test-pg-")
     server = EmbeddedPostgres(root / "pgdata", database="spotify_elt")
     server.up()
+    # A throwaway server, removed at the end of the session: no test needs it to survive an OS
+    # crash, and without fsync the many per-test databases cost little to create and to remove.
+    with psycopg.connect(server.admin_url(), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET fsync = off")
+        conn.execute("SELECT pg_reload_conf()")
     yield server
     server.down()
     shutil.rmtree(root, ignore_errors=True)

@@ -19,6 +19,9 @@ os.environ.setdefault("AIRFLOW__DATAHUB__ENABLED", "false")
 # Cosmos caches `dbt ls` output in an Airflow Variable (the fallback test): no metadata DB here.
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_CACHE_DBT_LS", "false")
 
+# Every test parses the DAG folder (a DagBag over a `dbt parse` manifest, or `dbt ls`).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:

@@ -199,6 +199,7 @@ def test_full_extraction_extended_mode_uses_batches(fresh_db: str) -> None:
         assert popularity and popularity[0] == stack.count("artists")
 
 
+@pytest.mark.slow
 def test_both_api_shapes_load_into_one_schema_without_drift(fresh_db: str) -> None:
     root = outside_pytest_tmp("spotify-elt-shapes-")
     with EmulatorServer(EmulatorConfig(**SMALL_LIBRARY)) as dev:  # type: ignore[arg-type]
@@ -248,6 +249,7 @@ def test_incremental_run_picks_up_only_new_plays(stack: SpotifyStack) -> None:
     assert len({(r[0], r[1]) for r in after}) == len(after)
 
 
+@pytest.mark.slow
 def test_rate_limit_storm_and_server_errors_still_load_every_row(fresh_db: str) -> None:
     baseline_root = outside_pytest_tmp("spotify-elt-base-")
     with EmulatorServer(EmulatorConfig(**SMALL_LIBRARY)) as clean:  # type: ignore[arg-type]
@@ -281,6 +283,7 @@ def test_rate_limit_storm_and_server_errors_still_load_every_row(fresh_db: str) 
         assert got == want, table
 
 
+@pytest.mark.slow
 def test_token_revoked_mid_run_and_rotated_refresh_token_is_saved(fresh_db: str) -> None:
     config = EmulatorConfig(
         **SMALL_LIBRARY,  # type: ignore[arg-type]
@@ -320,6 +323,7 @@ def test_truncated_bodies_fail_with_a_clear_message_and_leave_bronze_alone(
     assert tables == (0,)
 
 
+@pytest.mark.slow
 def test_a_second_run_at_the_same_time_refuses(stack: SpotifyStack) -> None:
     """Writers of the same table (or pipeline) exclude each other; disjoint shards do not."""
     urls = role_urls(stack.admin_url, stack.vault)
@@ -334,6 +338,7 @@ def test_a_second_run_at_the_same_time_refuses(stack: SpotifyStack) -> None:
     assert stack.extract().rows["saved_tracks"] == SMALL_LIBRARY["saved_tracks"]
 
 
+@pytest.mark.slow
 def test_bad_seed_ids_are_skipped_with_a_warning(fresh_db: str, emulator: EmulatorServer) -> None:
     stack = make_stack(
         outside_pytest_tmp("spotify-elt-seeds-"),
@@ -356,6 +361,7 @@ def slow_emulator() -> Iterator[EmulatorServer]:
         yield server
 
 
+@pytest.mark.slow
 def test_killed_run_then_rerun_equals_an_uninterrupted_run(
     fresh_db: str, slow_emulator: EmulatorServer
 ) -> None:
@@ -395,6 +401,7 @@ def test_killed_run_then_rerun_equals_an_uninterrupted_run(
         assert dup == (0,), table
 
 
+@pytest.mark.slow
 def test_no_secret_in_logs_or_output(
     stack: SpotifyStack,
     caplog: pytest.LogCaptureFixture,
@@ -431,6 +438,7 @@ def test_cli_extract_without_client_id(capsys: pytest.CaptureFixture[str]) -> No
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_dlt_pipeline_dir_is_per_user(stack: SpotifyStack) -> None:
     stack.extract()
     assert (Path(stack.settings.data_dir) / "dlt" / "spotify_elt_bronze").is_dir()
@@ -454,6 +462,7 @@ def test_access_tokens_are_renewed_before_they_expire() -> None:
         assert source.refreshes == 2
 
 
+@pytest.mark.slow
 def test_ids_answered_404_are_remembered_until_their_retry_age(
     fresh_db: str, emulator: EmulatorServer
 ) -> None:
@@ -488,6 +497,7 @@ def test_ids_answered_404_are_remembered_until_their_retry_age(
     assert stack.count("catalog_missing") == 1
 
 
+@pytest.mark.slow
 def test_state_follows_the_database_when_the_data_dir_changes_databases(
     fresh_db: str, emulator: EmulatorServer
 ) -> None:

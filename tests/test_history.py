@@ -121,6 +121,7 @@ def test_extended_zip_old_folder_and_account_data(
     assert project.count() == len(two_days) + len(older) + music + podcast
 
 
+@pytest.mark.slow
 def test_generated_export_matches_the_emulator(stack: SpotifyStack, tmp_path: Path) -> None:
     """Track plays are the emulator's ground truth; their ids exist in its catalog."""
     end = stack.emulator.clock.now()

@@ -5,9 +5,13 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from spotify_elt.db import EmbeddedPostgres
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "history_import.py"
+
+pytestmark = pytest.mark.slow
 
 
 def test_history_benchmark_runs(embedded_server: EmbeddedPostgres, tmp_path: Path) -> None:

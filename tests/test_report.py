@@ -33,6 +33,7 @@ def gold_report(dev_build: Any) -> Iterator[Report]:
     shutil.rmtree(out, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_report_over_gold_writes_html_and_every_chart(gold_report: Report) -> None:
     assert {p.stem for p in gold_report.charts} == CHARTS
     for chart in gold_report.charts:
@@ -47,6 +48,7 @@ def test_report_over_gold_writes_html_and_every_chart(gold_report: Report) -> No
     assert "def chart(" not in page  # code is hidden
 
 
+@pytest.mark.slow
 def test_report_holds_no_secret(gold_report: Report, bronze_stack: SpotifyStack) -> None:
     secrets = [bronze_stack.vault.get(n) for n in bronze_stack.vault.names()]
     assert secrets
@@ -55,6 +57,7 @@ def test_report_holds_no_secret(gold_report: Report, bronze_stack: SpotifyStack)
         assert value and value not in text
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(gold_report: Report, tmp_path: Path) -> None:
     shot = tmp_path / "report.png"
     headless_chromium(
@@ -66,6 +69,7 @@ def test_report_renders_in_headless_chromium(gold_report: Report, tmp_path: Path
     assert_real_image(shot, min_size=(1000, 2000))
 
 
+@pytest.mark.slow
 def test_every_chart_has_alt_text(gold_report: Report) -> None:
     page = gold_report.html.read_text()
     images = re.findall(r"<img\b[^>]*>", page)
@@ -76,6 +80,7 @@ def test_every_chart_has_alt_text(gold_report: Report) -> None:
     assert "Bar chart of the top 10 artists of the " in page
 
 
+@pytest.mark.slow
 def test_empty_gold_gives_messages_not_a_crash(bronze_stack: SpotifyStack) -> None:
     # A fresh, initialised database: gold exists but holds no table yet.
     from stack_support import make_stack
@@ -92,9 +97,9 @@ def test_empty_gold_gives_messages_not_a_crash(bronze_stack: SpotifyStack) -> No
     assert "No data yet" in result.notebook.read_text()
 
 
-def test_bad_parameters_are_refused(bronze_stack: SpotifyStack) -> None:
+def test_bad_parameters_are_refused(stack: SpotifyStack) -> None:
     with pytest.raises(ReportError, match="period must be one of week, month, year"):
-        render_report(bronze_stack.settings, bronze_stack.vault, period="decade")
+        render_report(stack.settings, stack.vault, period="decade")
 
 
 def test_the_committed_notebook_has_no_outputs() -> None:
