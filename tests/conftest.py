@@ -57,6 +57,13 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.fixture
+def home(isolated_env: Path) -> Path:
+    """The test's home: ``config/`` and ``state/`` below it are the config and state dirs."""
+    isolated_env.mkdir(parents=True, exist_ok=True)
+    return isolated_env
+
+
 @pytest.fixture(scope="session")
 def embedded_server() -> Iterator[EmbeddedPostgres]:
     root = outside_pytest_tmp("spotify-elt-test-pg-")

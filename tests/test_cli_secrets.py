@@ -47,19 +47,6 @@ OTHER = "rt-AQBx_long_refresh_token-77"
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Private config/state/data directories and no inherited settings for every test."""
-    for name in list(os.environ):
-        if name.startswith("SPOTIFY_ELT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("SPOTIFY_ELT_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("SPOTIFY_ELT_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("SPOTIFY_ELT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv(KEY_ENV_VAR, raising=False)
-    return tmp_path
-
-
-@pytest.fixture(autouse=True)
 def fresh_log_handler() -> Iterator[None]:
     """Let ``main`` bind its stderr log handler to this test's captured stderr, then remove it."""
     root = logging.getLogger()

@@ -37,19 +37,6 @@ SECRET_A = "client-secret-Zq8wX1yV2u"
 SECRET_B = "refresh-token-Pp4Lk9Jh3g-ünïcødé"
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Private config/state/data directories and no inherited vault settings for every test."""
-    for name in list(os.environ):
-        if name.startswith("SPOTIFY_ELT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("SPOTIFY_ELT_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("SPOTIFY_ELT_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("SPOTIFY_ELT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv(KEY_ENV_VAR, raising=False)
-    return tmp_path
-
-
 def _vault() -> Vault:
     return Vault.from_settings(load_settings())
 
