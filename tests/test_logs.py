@@ -41,6 +41,13 @@ SCRIPT = textwrap.dedent(
         raise ValueError("again {secret}")
     except ValueError:
         logger.exception("Terminal exception in job bronze.albums")
+    # dlt's loader writes a retried job's traceback into the warning's own text.
+    import traceback
+    try:
+        raise OSError("FATAL:  the database system is shutting down {secret}\\n\\n")
+    except OSError:
+        text = traceback.format_exc()
+    logger.warning(f"Job for playlists.csv retried in load 17 with message {{text}}")
     """
 ).format(secret=SECRET)
 
@@ -68,12 +75,23 @@ def test_a_dlt_exception_is_one_line_without_the_secret(level: str, tmp_path: Pa
         "server closed the connection unexpectedly ********"
     ), lines[0]
     assert lines[1].endswith("Terminal exception in job bronze.albums: ValueError: again ********")
+    retried = [line for line in err.splitlines() if "retried in load" in line]
+    assert len(retried) == 1, err
+    assert retried[0].endswith(
+        "Job for playlists.csv retried in load 17 with message "
+        "OSError: FATAL:  the database system is shutting down ********"
+    ), retried[0]
     assert "second line" not in err
     assert SECRET not in err
 
 
 def test_debug_keeps_the_traceback_redacted(tmp_path: Path) -> None:
     err = _run("DEBUG", tmp_path)
-    assert err.count("Traceback (most recent call last)") == 2, err
+    for logged in (
+        "Transient exception in job bronze.recently_played\nTraceback (most recent call last)",
+        "Terminal exception in job bronze.albums\nTraceback (most recent call last)",
+        "retried in load 17 with message Traceback (most recent call last)",
+    ):
+        assert logged in err, err
     assert "second line" in err
     assert SECRET not in err and "********" in err

@@ -13,6 +13,9 @@ import threading
 _REDACTED = "********"
 _lock = threading.Lock()
 _secrets: set[str] = set()
+# The level configure_logging() was given: Airflow, imported by dlt when it is installed, may
+# reset the root logger's level, so the filters do not ask the root logger.
+_keep_tracebacks = False
 
 
 def register_secret(value: str | None) -> None:
@@ -47,17 +50,43 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def one_line_traceback(message: str) -> str:
+    """``message`` with a traceback written into it cut to the exception's first line.
+
+    dlt writes a retried load job's traceback into the text of a warning (``Job for ... retried
+    in load ... with message Traceback ...``); what the user needs is the exception it ends with.
+    """
+    head, found, rest = message.partition(_TRACEBACK)
+    if not found:
+        return message
+    # The exception line is the first line after the frames that is not indented.
+    exception = next(
+        (line for line in rest.splitlines()[1:] if line.strip() and not line[0].isspace()), ""
+    )
+    return f"{head}{exception.strip()}".rstrip()
+
+
 class OneLineExceptions(logging.Filter):
     """A logged exception as one line, its traceback kept for DEBUG.
 
     dlt logs a failed load job with ``logger.exception`` (a transient database error, say,
-    while PostgreSQL restarts), which would put a traceback in front of the user; the job is
-    retried or the run fails with one sentence of its own.
+    while PostgreSQL restarts), and a retried one with the traceback in the warning's text,
+    which would put a traceback in front of the user; the job is retried or the run fails with
+    one sentence of its own.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if _keep_tracebacks:
+            return True
+        message = record.getMessage()
+        if _TRACEBACK in message:
+            record.msg = one_line_traceback(message)
+            record.args = None
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and not logging.getLogger().isEnabledFor(logging.DEBUG):
+        if exc is not None:
             lines = str(exc).strip().splitlines()
             first = lines[0].strip() if lines else ""
             record.msg = f"{record.getMessage()}: {type(exc).__name__}" + (
@@ -82,8 +111,10 @@ def _filter_dlt_logger() -> None:
 
 def configure_logging(level: str = "INFO") -> None:
     """Log to stderr at ``level``; idempotent. dlt's own logger is filtered the same way."""
+    global _keep_tracebacks
     root = logging.getLogger()
     root.setLevel(level.upper())
+    _keep_tracebacks = root.isEnabledFor(logging.DEBUG)
     handler = next((h for h in root.handlers if getattr(h, "_spotify_elt", False)), None)
     if handler is None:
         handler = logging.StreamHandler()
