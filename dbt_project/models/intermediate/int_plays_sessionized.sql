@@ -22,23 +22,15 @@ with
 
 {% if is_incremental() %}
 
+-- Plays added, removed or changed (time, track) since the last run: a hash join on the key.
 changes as (
 
-    select played_at
-    from (
-        select play_id, played_at, track_id from {{ ref('int_plays_deduplicated') }}
-        except
-        select play_id, played_at, track_id from {{ this }}
-    ) as added
-
-    union all
-
-    select played_at
-    from (
-        select play_id, played_at, track_id from {{ this }}
-        except
-        select play_id, played_at, track_id from {{ ref('int_plays_deduplicated') }}
-    ) as removed
+    select least(now_rows.played_at, held_rows.played_at) as played_at
+    from {{ ref('int_plays_deduplicated') }} as now_rows
+    full outer join {{ this }} as held_rows on now_rows.play_id = held_rows.play_id
+    where
+        (now_rows.play_id, now_rows.played_at, now_rows.track_id)
+        is distinct from (held_rows.play_id, held_rows.played_at, held_rows.track_id)
 
 ),
 

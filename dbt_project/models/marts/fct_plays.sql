@@ -91,34 +91,41 @@ joined as (
 ] %}
 
 {% if is_incremental() %}
--- The plays whose row would differ (new, changed or gone), with their track then and now
--- (every column but is_first_play_of_track, which `firsts` recomputes for their tracks).
+-- The plays whose row would differ (new, changed or gone): every column but
+-- is_first_play_of_track, which `first_plays` settles for their tracks. One hash join on the
+-- key, not an EXCEPT of all columns (which sorts every row of both).
+changed_plays as (
+
+    select
+        coalesce(now_rows.play_id, held_rows.play_id) as play_id,
+        now_rows.track_id as track_id_now,
+        held_rows.track_id as track_id_held
+    from joined as now_rows
+    full outer join {{ this }} as held_rows on now_rows.play_id = held_rows.play_id
+    where
+        ({% for column in compared %}now_rows.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %})
+        is distinct from
+        ({% for column in compared %}held_rows.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %})
+
+),
+
+-- Each changed play with its track now and before (both may change which play is first).
 changed as (
 
     select
         play_id,
-        track_id
-    from (
-        select {{ compared | join(', ') }} from joined
-        except
-        select {{ compared | join(', ') }} from {{ this }}
-    ) as added
+        track_id_now as track_id
+    from changed_plays
 
     union all
 
     select
         play_id,
-        track_id
-    from (
-        select {{ compared | join(', ') }} from {{ this }}
-        except
-        select {{ compared | join(', ') }} from joined
-    ) as removed
+        track_id_held as track_id
+    from changed_plays
 
 ),
-{% endif %}
 
-{% if is_incremental() %}
 -- A first play moves only within the tracks of changed plays: their first plays now, and the
 -- rows that were their first plays, are recomputed with the changed plays.
 first_plays as (
