@@ -40,11 +40,13 @@ restart as (
     select
         coalesce(
             (
-                select max(this.played_at)
+                select max(this.played_at) as last_session_start
                 from {{ this }} as this
                 where
                     this.is_session_start
-                    and this.played_at < (select min(changes.played_at) from changes)
+                    and this.played_at < (
+                        select min(changes.played_at) as changed_from from changes
+                    )
             ),
             '-infinity'
         ) as restart_at
@@ -58,18 +60,30 @@ restart_session as (
         restart.restart_at,
         coalesce(
             (
-                select max(this.session_number)
+                select max(this.session_number) as last_session_number
                 from {{ this }} as this
                 where this.played_at < restart.restart_at
             ),
             0
         ) as sessions_before,
         (
-            select max(plays.played_at)
+            select max(plays.played_at) as last_played_at
             from {{ ref('int_plays_deduplicated') }} as plays
             where plays.played_at < restart.restart_at
         ) as played_before
     from restart
+
+),
+
+{% else %}
+
+-- A full build starts from the first play.
+restart_session as (
+
+    select
+        '-infinity'::timestamptz as restart_at,
+        0 as sessions_before,
+        null::timestamptz as played_before
 
 ),
 
@@ -82,9 +96,7 @@ plays as (
         played_at,
         track_id
     from {{ ref('int_plays_deduplicated') }}
-    {% if is_incremental() %}
     where played_at >= (select restart_session.restart_at from restart_session)
-    {% endif %}
 
 ),
 
@@ -94,14 +106,10 @@ gaps as (
         play_id,
         played_at,
         track_id,
-        {% if is_incremental() %}
         coalesce(
             lag(played_at) over (order by played_at, play_id),
             (select restart_session.played_before from restart_session)
         ) as previous_played_at
-        {% else %}
-        lag(played_at) over (order by played_at, play_id) as previous_played_at
-        {% endif %}
     from plays
 
 ),
@@ -125,9 +133,8 @@ numbered as (
 
     select
         *,
-        {% if is_incremental() %}
         (select restart_session.sessions_before from restart_session)
-        + {% endif %}sum(is_session_start) over (
+        + sum(is_session_start) over (
             order by played_at, play_id rows between unbounded preceding and current row
         ) as session_number
     from flagged

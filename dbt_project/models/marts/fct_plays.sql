@@ -103,9 +103,17 @@ changed_plays as (
     from joined as now_rows
     full outer join {{ this }} as held_rows on now_rows.play_id = held_rows.play_id
     where
-        ({% for column in compared %}now_rows.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %})
+        (
+            {%- for column in compared %}
+            now_rows.{{ column }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        )
         is distinct from
-        ({% for column in compared %}held_rows.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %})
+        (
+            {%- for column in compared %}
+            held_rows.{{ column }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        )
 
 ),
 
