@@ -10,6 +10,9 @@
     {%- set key = arg_dict["unique_key"] -%}
     {%- set key_source = ref(config.require("key_source")) -%}
     {%- set columns = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
+    {#- Autovacuum never analyzes a temporary table: without statistics the planner may loop. -#}
+    analyze {{ temp }};
+
     {#- Two statements, each a hash join: an OR of both would test every row by a subquery. -#}
     delete from {{ target }} as t
     using {{ temp }} as r
