@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import psycopg
 import pytest
 
@@ -84,7 +86,7 @@ def test_parse_refuses_what_libpq_would_not_read(url: str, message: str) -> None
 def test_the_password_never_shows() -> None:
     dsn = Dsn.parse(SOCKET)
     assert "p@ss" not in repr(dsn)
-    assert "p%40ss" not in dsn.redacted() and "********" in dsn.redacted()
+    assert "p%40ss" not in redact_url(dsn.url) and "********" in redact_url(dsn.url)
     assert dsn.describe() == "database 'my db' on /run/pg dir"
     assert Dsn.parse(TCP).describe() == "database 'warehouse' on db.example.org:5433"
     assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
@@ -144,6 +146,28 @@ def test_dlt_credentials_reach_the_same_server() -> None:
     assert trusted.password == "unused"  # dlt insists on one; trust authentication ignores it
     tcp = Dsn.parse(TCP).dlt_credentials()
     assert (tcp.host, tcp.port, tcp.connect_timeout) == ("db.example.org", 5433, 15)
+
+
+def test_an_airflow_connection_round_trips_with_its_libpq_options() -> None:
+    from spotify_elt.orchestration import (
+        ConnectionValues,
+        postgres_connection_from_url,
+        postgres_url_from_connection,
+    )
+
+    fields = postgres_connection_from_url(SOCKET)
+    conn = ConnectionValues(
+        host=fields["host"],
+        port=fields["port"],
+        schema=fields["schema"],
+        login=fields["login"],
+        password=fields["password"],
+        extra={"sslmode": "disable", "vault_prefix": "not-a-libpq-option"},
+    )
+    back = Dsn.parse(postgres_url_from_connection(conn))
+    # The connection form names the port libpq would use; everything else comes back as it was.
+    assert back == dataclasses.replace(Dsn.parse(SOCKET), port=5432)
+    assert back.param("vault_prefix") is None
 
 
 def test_build_from_fields() -> None:

@@ -24,8 +24,6 @@ DEFAULT_PORT = 5432
 REDACTED = "********"
 # Query parameters libpq reads as whole numbers: a typo there would fail late, or be ignored.
 _INT_PARAMS = ("connect_timeout", "port", "keepalives", "keepalives_idle")
-# Query parameters that override a part of the URL itself.
-_URL_PARTS = ("host", "hostaddr", "port", "user", "password", "dbname")
 
 
 def redact_url(url: str) -> str:
@@ -165,22 +163,11 @@ class Dsn:
 
     @property
     def url(self) -> str:
-        """The libpq URL (psycopg's form). It holds the password: never print it."""
-        return self._url(self.password)
-
-    def redacted(self) -> str:
-        """The URL with its password hidden, for messages."""
-        return self._url(REDACTED if self.password else self.password)
-
-    def describe(self) -> str:
-        """``database 'x' on host:port``: where it points, no credentials."""
-        where = self.server + (f":{self.port}" if self.port else "")
-        return f"database {self.database or '(default)'!r} on {where}"
-
-    def _url(self, password: str | None) -> str:
+        """The libpq URL (psycopg's form). It holds the password: never print it; a message
+        shows ``redact_url(dsn.url)``."""
         auth = quote(self.user, safe="")
-        if password is not None:
-            auth += ":" + quote(password, safe="" if password != REDACTED else "*")
+        if self.password is not None:
+            auth += ":" + quote(self.password, safe="")
         query = list(self.params)
         host = ""
         if self.is_socket:
@@ -192,6 +179,11 @@ class Dsn:
         path = "/" + quote(self.database, safe="") if self.database else ""
         encoded = "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in query)
         return f"postgresql://{netloc}{path}" + (f"?{encoded}" if encoded else "")
+
+    def describe(self) -> str:
+        """``database 'x' on host:port``: where it points, no credentials."""
+        where = self.server + (f":{self.port}" if self.port else "")
+        return f"database {self.database or '(default)'!r} on {where}"
 
     def sqlalchemy_url(self, driver: str = "psycopg") -> str:
         """The URL as SQLAlchemy wants it (``postgresql+<driver>://``); it holds the password."""
