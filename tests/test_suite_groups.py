@@ -9,12 +9,19 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from xdist_support import COLLECTED, PER_WORKER_FIXTURES, RELIABILITY_GROUP, worker_groups
+from xdist_support import (
+    COLLECTED,
+    RELIABILITY_GROUP,
+    module_of,
+    needs_reliability_worker,
+    shared_session_fixtures,
+    worker_groups,
+)
 
 
 def _collection(config: pytest.Config) -> list[pytest.Item]:
     items = config.stash.get(COLLECTED, [])
-    modules = {item.nodeid.split("::", 1)[0] for item in items}
+    modules = {module_of(item.nodeid) for item in items}
     if "tests/reliability/test_reliability_doc.py" not in modules or len(modules) < 20:
         pytest.skip("only part of the suite was collected: the groups are checked on all of it")
     return items
@@ -26,9 +33,8 @@ def test_session_fixtures_are_built_in_one_worker(request: pytest.FixtureRequest
     groups = worker_groups(items)
     users: dict[str, set[str]] = defaultdict(set)
     for item in items:
-        for name, defs in item._fixtureinfo.name2fixturedefs.items():
-            if defs and defs[-1].scope == "session" and name not in PER_WORKER_FIXTURES:
-                users[name].add(groups[item.nodeid.split("::", 1)[0]])
+        for name in shared_session_fixtures(item):
+            users[name].add(groups[module_of(item.nodeid)])
     assert users["dev_build"] and users["bronze_stack"], "the dbt builds are session fixtures"
     split = {name: found for name, found in users.items() if len(found) > 1}
     assert split == {}
@@ -44,8 +50,7 @@ def test_reliability_suite_and_the_machine_server_share_one_worker(
     items = _collection(request.config)
     groups = worker_groups(items)
     for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        if item.get_closest_marker("reliability") or "pg_server" in item.fixturenames:
-            assert groups[module] == RELIABILITY_GROUP, module
+        if needs_reliability_worker(item):
+            assert groups[module_of(item.nodeid)] == RELIABILITY_GROUP, module_of(item.nodeid)
     assert groups["tests/test_db.py"] == RELIABILITY_GROUP
     assert groups["tests/test_dsn.py"] == "tests/test_dsn.py"  # nothing shared: its own group

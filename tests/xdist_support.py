@@ -25,6 +25,26 @@ PER_WORKER_FIXTURES = frozenset({"embedded_server", "tmp_path_factory", "worker_
 RELIABILITY_GROUP = "reliability"
 
 
+def module_of(nodeid: str) -> str:
+    """The test module a node id names (``tests/test_db.py``)."""
+    return nodeid.split("::", 1)[0]
+
+
+def shared_session_fixtures(item: pytest.Item) -> list[str]:
+    """The session fixtures ``item`` uses that tie it to their other users (see
+    :data:`PER_WORKER_FIXTURES`)."""
+    return [
+        name
+        for name, defs in item._fixtureinfo.name2fixturedefs.items()
+        if name not in PER_WORKER_FIXTURES and defs and defs[-1].scope == "session"
+    ]
+
+
+def needs_reliability_worker(item: pytest.Item) -> bool:
+    """A reliability case, or a test on the machine's server (``pg_server``)."""
+    return item.get_closest_marker("reliability") is not None or "pg_server" in item.fixturenames
+
+
 def worker_groups(items: Sequence[pytest.Item]) -> dict[str, str]:
     """Each test module's group: the modules one pytest-xdist worker runs together.
 
@@ -45,13 +65,12 @@ def worker_groups(items: Sequence[pytest.Item]) -> dict[str, str]:
         parent[find(a)] = find(b)
 
     for item in items:
-        module = item.nodeid.split("::", 1)[0]
+        module = module_of(item.nodeid)
         find(module)
-        if item.get_closest_marker("reliability") or "pg_server" in item.fixturenames:
+        if needs_reliability_worker(item):
             union(module, RELIABILITY_GROUP)
-        for name, defs in item._fixtureinfo.name2fixturedefs.items():
-            if name not in PER_WORKER_FIXTURES and defs and defs[-1].scope == "session":
-                union(module, f"fixture:{name}")
+        for name in shared_session_fixtures(item):
+            union(module, f"fixture:{name}")
     reliability = find(RELIABILITY_GROUP)
     labels: dict[str, str] = {reliability: RELIABILITY_GROUP}
     modules = [name for name in parent if not name.startswith("fixture:")]
@@ -116,7 +135,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
                 # The workers wrote it while collecting, before the first call (scheduling
                 # starts once every worker has collected).
                 self.groups = json.loads(path.read_text()) if path.exists() else {}
-            module = nodeid.split("::", 1)[0]
+            module = module_of(nodeid)
             return self.groups.get(module, module)
 
     return GroupScheduling(config, log)
