@@ -534,12 +534,14 @@ def bench_extract(server: hist.Server, root: Path) -> tuple[list[Row], Project, 
 # ---------------------------------------------------------------------------- dbt
 
 
+# Copies of the newest plays, later in time, keyed anew per load (bronze is insert-only on
+# play_key: a second batch copying some of the first's rows must not reuse their keys).
 NEW_PLAYS_SQL = """
 INSERT INTO bronze.streaming_history
     (play_key, played_at, track_id, kind, ms_played, export_format, source_file, payload,
      imported_at, _dlt_load_id)
-SELECT md5(play_key || 'new'), played_at + interval '{days} days', track_id, kind, ms_played,
-       export_format, source_file,
+SELECT md5(play_key || '{load_id}'), played_at + interval '{days} days', track_id, kind,
+       ms_played, export_format, source_file,
        jsonb_set(payload, '{{ts}}', to_jsonb(to_char((played_at + interval '{days} days')
            AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))),
        now(), '{load_id}'
@@ -585,7 +587,9 @@ def bench_dbt(project: Project, plays: int) -> list[Row]:
     profiles["dbt_incremental"] = _dbt_profile(target)
     # What the DAG's state-based selection builds: the models (and tests) the plays feed.
     with psycopg.connect(project.admin_url) as conn:
-        conn.execute(NEW_PLAYS_SQL.format(days=2 * int(span or 1), load_id=load_id, n=new))
+        conn.execute(
+            NEW_PLAYS_SQL.format(days=2 * int(span or 1), load_id=f"{time.time():.6f}", n=new)
+        )
     selected = run_transform(
         project.settings,
         project.vault,

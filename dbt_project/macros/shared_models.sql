@@ -128,10 +128,30 @@ select * from final
 {% macro top_items_by_period(item, play_column, dimension) -%}
 with
 
+recompute_window as (
+
+    {% if is_incremental() -%}
+    select {{ recompute_from() }} as recompute_from
+    {%- else -%}
+    -- A full build computes every row.
+    select '-infinity'::date as recompute_from
+    {%- endif %}
+
+),
+
 plays as (
 
     select * from {{ ref('fct_plays') }}
-    where {{ play_column }} is not null
+    where
+        {{ play_column }} is not null
+        -- From the start of the week holding the window's start: the periods from the window on
+        -- are read whole (a week begun before a month's first day is read, and left out below).
+        and played_at >= (
+            select
+                date_trunc('week', recompute_window.recompute_from)::timestamp
+                at time zone 'UTC' as read_from
+            from recompute_window
+        )
 
 ),
 
@@ -176,9 +196,13 @@ final as (
         ranked.period_rank::integer as period_rank,
         ranked.play_count::integer as play_count,
         ranked.ms_played::bigint as ms_played,
-        round(ranked.ms_played / 60000.0, 2)::numeric(12, 2) as minutes_played
+        round(ranked.ms_played / 60000.0, 2)::numeric(12, 2) as minutes_played,
+        {{ run_stamp() }} as dbt_updated_at
     from ranked
     inner join {{ dimension }} as items on ranked.{{ item }}_id = items.{{ item }}_id
+    where
+        ranked.period_start_date
+        >= (select recompute_window.recompute_from from recompute_window)
 
 )
 

@@ -12,7 +12,8 @@ shared as it is (a data portal, a repository, a Kaggle dataset):
 
 What is exported is an allow-list taken from the dbt project: the gold models and the columns
 their (enforced) contracts declare, less every column whose ``meta`` says ``contains_pii: true``
-(user ids, usernames, devices, countries: see ``dbt_project/models/marts/<model>.yml``).
+(user ids, usernames, devices, countries: see ``dbt_project/models/marts/<model>.yml``) and
+every column whose ``meta`` says ``export: false`` (``dbt_updated_at``: when dbt wrote the row).
 A column the contract does not declare is never exported, so a new model or column stays out of
 the export until it is described, and a personal one stays out until someone decides it is not.
 
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("parquet", "csv")
 PII_META_KEY = "contains_pii"
+# A column whose meta says `export: false` is build metadata, never exported.
+EXPORT_META_KEY = "export"
 DEFAULT_LICENSE = "CC-BY-4.0"
 TIMESTAMP_FILE = "EXPORTED_AT"
 _MARKER = "data_dictionary.json"
@@ -133,6 +136,8 @@ def tables_to_export(manifest: dict[str, Any]) -> list[ExportTable]:
             if meta.get(PII_META_KEY):
                 withheld.append(name)
                 continue
+            if meta.get(EXPORT_META_KEY) is False:
+                continue  # build metadata (e.g. dbt_updated_at), not data
             if not column.get("data_type"):
                 raise ExportError(
                     f"The gold column {node['name']}.{name} declares no data_type; "

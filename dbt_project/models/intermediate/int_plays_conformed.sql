@@ -3,8 +3,33 @@
     recently played) and `export` (privacy export). An account-data record that repeats a play
     of an imported extended history (same end minute, same listening time, same names) is left
     out, so importing both kinds of export does not count a play twice.
+
+    Incremental: a run recomputes the plays from the earliest play imported or requested since
+    the last one, or of a track the catalog renamed (an API play carries its track's name, which
+    the account-data matching reads), less a minute (see `recompute_from`).
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_suffix',
+        recompute_column='played_at',
+        on_schema_change='fail',
+        indexes=[{'columns': ['dbt_updated_at']}, {'columns': ['played_at']}],
+    )
+}}
+
 with
+
+recompute_window as (
+
+    {% if is_incremental() -%}
+    select {{ recompute_from() }} as recompute_from
+    {%- else -%}
+    -- A full build computes every row.
+    select '-infinity'::timestamptz as recompute_from
+    {%- endif %}
+
+),
 
 api_plays as (
 
@@ -16,6 +41,7 @@ api_plays as (
         context_uri,
         requested_at
     from {{ ref('stg_spotify__recently_played') }}
+    where played_at >= (select recompute_window.recompute_from from recompute_window)
 
 ),
 
@@ -31,6 +57,7 @@ track_names as (
 history as (
 
     select * from {{ ref('stg_spotify__streaming_history') }}
+    where played_at >= (select recompute_window.recompute_from from recompute_window)
 
 ),
 
@@ -123,7 +150,11 @@ unioned as (
 
 final as (
 
-    select * from unioned
+    select
+        *,
+        {{ run_stamp() }} as dbt_updated_at
+    from unioned
+    where played_at >= (select recompute_window.recompute_from from recompute_window)
 
 )
 

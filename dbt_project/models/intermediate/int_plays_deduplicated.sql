@@ -10,12 +10,42 @@
     at most one export record and vice versa; ties go to the smaller id). A matched play keeps
     the API's play_id and played_at (millisecond precision) and takes everything the export
     adds, including the real listening time.
+
+    Incremental: a run recomputes the plays from an hour before the earliest conformed play
+    written since the last one, reading the conformed plays from an hour before that (a pairing
+    reaches no further than the tolerance and a minute, twice; see `recompute_from`).
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_suffix',
+        recompute_column='played_at',
+        on_schema_change='fail',
+        indexes=[{'columns': ['dbt_updated_at']}, {'columns': ['played_at']}],
+    )
+}}
+
 with
+
+recompute_window as (
+
+    {% if is_incremental() -%}
+    select {{ recompute_from() }} as recompute_from
+    {%- else -%}
+    -- A full build computes every row.
+    select '-infinity'::timestamptz as recompute_from
+    {%- endif %}
+
+),
 
 plays as (
 
     select * from {{ ref('int_plays_conformed') }}
+    where
+        played_at >= (
+            select recompute_window.recompute_from - interval '1 hour' as context_from
+            from recompute_window
+        )
 
 ),
 
@@ -183,8 +213,10 @@ final as (
         is_offline,
         is_incognito,
         requested_at,
-        imported_at
+        imported_at,
+        {{ run_stamp() }} as dbt_updated_at
     from merged
+    where played_at >= (select recompute_window.recompute_from from recompute_window)
 
 )
 

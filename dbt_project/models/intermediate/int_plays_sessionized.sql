@@ -3,18 +3,18 @@
     listening sessions: a gap of more than var('session_gap_minutes') since the previous play
     starts a new session.
 
-    Incremental: a run finds the plays added, removed or changed (time, track) since the last
-    one, and recomputes every play from the start of the session before the earliest of them
-    (that session may grow; every later session number may shift); the plays before that
-    session start keep their rows, which no change after them can alter.
+    Incremental: a run recomputes every play from the last session start before the earliest
+    deduplicated play written since the last run (that session may grow; every later session
+    number may shift); the plays before it keep their rows, which no change after them can alter
+    (see `recompute_from`).
 -#}
 {{
     config(
         materialized='incremental',
-        unique_key='play_id',
-        incremental_strategy='replace_rows',
-        key_source='int_plays_deduplicated',
+        incremental_strategy='replace_suffix',
+        recompute_column='played_at',
         on_schema_change='fail',
+        indexes=[{'columns': ['dbt_updated_at']}, {'columns': ['played_at']}],
     )
 }}
 
@@ -22,56 +22,24 @@ with
 
 {% if is_incremental() %}
 
--- Plays added, removed or changed (time, track) since the last run: a hash join on the key.
-changes as (
-
-    select least(now_rows.played_at, held_rows.played_at) as played_at
-    from {{ ref('int_plays_deduplicated') }} as now_rows
-    full outer join {{ this }} as held_rows on now_rows.play_id = held_rows.play_id
-    where
-        (now_rows.play_id, now_rows.played_at, now_rows.track_id)
-        is distinct from (held_rows.play_id, held_rows.played_at, held_rows.track_id)
-
-),
-
--- The last session start before the earliest change (none: recompute from the first play).
-restart as (
-
-    select
-        coalesce(
-            (
-                select max(this.played_at) as last_session_start
-                from {{ this }} as this
-                where
-                    this.is_session_start
-                    and this.played_at < (
-                        select min(changes.played_at) as changed_from from changes
-                    )
-            ),
-            '-infinity'
-        ) as restart_at
-    where exists (select 1 as found from changes)
-
-),
-
 restart_session as (
 
     select
-        restart.restart_at,
+        recompute_window.restart_at,
         coalesce(
             (
                 select max(this.session_number) as last_session_number
                 from {{ this }} as this
-                where this.played_at < restart.restart_at
+                where this.played_at < recompute_window.restart_at
             ),
             0
         ) as sessions_before,
         (
             select max(plays.played_at) as last_played_at
             from {{ ref('int_plays_deduplicated') }} as plays
-            where plays.played_at < restart.restart_at
+            where plays.played_at < recompute_window.restart_at
         ) as played_before
-    from restart
+    from (select {{ recompute_from() }} as restart_at) as recompute_window
 
 ),
 
@@ -154,7 +122,8 @@ final as (
         row_number() over (
             partition by session_number order by played_at, play_id
         )::integer as session_play_number,
-        is_session_start = 1 as is_session_start
+        is_session_start = 1 as is_session_start,
+        {{ run_stamp() }} as dbt_updated_at
     from numbered
 
 )

@@ -1,14 +1,47 @@
+{#-
+    One row per play. Incremental: a run recomputes the plays from the earliest deduplicated or
+    sessionized play written since the last one, or the earliest play of a track whose album,
+    primary artist or duration the catalog changed (see `recompute_from`).
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_suffix',
+        recompute_column='played_at',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['dbt_updated_at']},
+            {'columns': ['played_at']},
+            {'columns': ['track_id', 'played_at']},
+            {'columns': ['primary_artist_id', 'played_at']},
+        ],
+    )
+}}
+
 with
+
+recompute_window as (
+
+    {% if is_incremental() -%}
+    select {{ recompute_from() }} as recompute_from
+    {%- else -%}
+    -- A full build computes every row.
+    select '-infinity'::timestamptz as recompute_from
+    {%- endif %}
+
+),
 
 plays as (
 
     select * from {{ ref('int_plays_deduplicated') }}
+    where played_at >= (select recompute_window.recompute_from from recompute_window)
 
 ),
 
 sessions as (
 
     select * from {{ ref('int_plays_sessionized') }}
+    where played_at >= (select recompute_window.recompute_from from recompute_window)
 
 ),
 
@@ -23,14 +56,39 @@ tracks as (
 
 ),
 
+-- Tracks of the plays read that were played before the window: their first play is held.
+played_before as (
+
+    {% if is_incremental() -%}
+    select distinct plays.track_id
+    from plays
+    where
+        exists (
+            select 1 as found
+            from {{ this }} as held
+            where
+                held.track_id = plays.track_id
+                and held.played_at < (select recompute_window.recompute_from from recompute_window)
+        )
+    {%- else -%}
+    -- A full build reads every play: none was played before.
+    select null::text as track_id
+    where false
+    {%- endif %}
+
+),
+
 firsts as (
 
     select
-        play_id,
-        row_number() over (partition by track_id order by played_at, play_id) = 1
-            as is_first_play_of_track
+        plays.play_id,
+        row_number() over (
+            partition by plays.track_id order by plays.played_at, plays.play_id
+        ) = 1
+        and played_before.track_id is null as is_first_play_of_track
     from plays
-    where track_id is not null
+    left join played_before on plays.track_id = played_before.track_id
+    where plays.track_id is not null
 
 ),
 
@@ -69,7 +127,8 @@ final as (
         plays.history_play_id,
         plays.export_format,
         plays.requested_at as source_requested_at,
-        plays.imported_at as source_imported_at
+        plays.imported_at as source_imported_at,
+        {{ run_stamp() }} as dbt_updated_at
     from plays
     inner join sessions on plays.play_id = sessions.play_id
     left join firsts on plays.play_id = firsts.play_id

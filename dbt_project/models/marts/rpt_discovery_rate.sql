@@ -1,5 +1,30 @@
-{#- Per month: the share of plays whose track was heard for the first time in that month. -#}
+{#-
+    Per month: the share of plays whose track was heard for the first time in that month.
+    Incremental: a run recomputes the months from the one holding the earliest play written
+    since the last run.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_suffix',
+        recompute_column='month_start_date',
+        on_schema_change='fail',
+        indexes=[{'columns': ['dbt_updated_at']}, {'columns': ['month_start_date']}],
+    )
+}}
+
 with
+
+recompute_window as (
+
+    {% if is_incremental() -%}
+    select {{ recompute_from() }} as recompute_from
+    {%- else -%}
+    -- A full build computes every row.
+    select '-infinity'::date as recompute_from
+    {%- endif %}
+
+),
 
 plays as (
 
@@ -8,7 +33,12 @@ plays as (
         track_id,
         is_first_play_of_track
     from {{ ref('fct_plays') }}
-    where track_id is not null
+    where
+        track_id is not null
+        and played_at >= (
+            select recompute_window.recompute_from::timestamp at time zone 'UTC' as recompute_from
+            from recompute_window
+        )
 
 ),
 
@@ -35,7 +65,8 @@ counted as (
             where plays.month_start_date = first_heard.first_heard_month
         ) as new_track_count
     from plays
-    inner join first_heard on plays.track_id = first_heard.track_id
+    -- A track first heard before the plays read has no first play among them.
+    left join first_heard on plays.track_id = first_heard.track_id
     group by plays.month_start_date
 
 ),
@@ -48,7 +79,8 @@ final as (
         discovery_play_count::integer as discovery_play_count,
         distinct_track_count::integer as distinct_track_count,
         new_track_count::integer as new_track_count,
-        round(discovery_play_count::numeric / play_count, 4)::numeric(6, 4) as discovery_rate
+        round(discovery_play_count::numeric / play_count, 4)::numeric(6, 4) as discovery_rate,
+        {{ run_stamp() }} as dbt_updated_at
     from counted
 
 )

@@ -2,9 +2,31 @@
     Per month: how the listener plays, from what the privacy export records (skips, shuffle,
     offline listening, platform, country) beside play counts from every source. Rates count
     only the plays whose export record states the flag; months known only from the Web API
-    have null rates.
+    have null rates. Incremental: a run recomputes the months from the one holding the earliest
+    play written since the last run.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_suffix',
+        recompute_column='month_start_date',
+        on_schema_change='fail',
+        indexes=[{'columns': ['dbt_updated_at']}, {'columns': ['month_start_date']}],
+    )
+}}
+
 with
+
+recompute_window as (
+
+    {% if is_incremental() -%}
+    select {{ recompute_from() }} as recompute_from
+    {%- else -%}
+    -- A full build computes every row.
+    select '-infinity'::date as recompute_from
+    {%- endif %}
+
+),
 
 plays as (
 
@@ -12,6 +34,11 @@ plays as (
         date_trunc('month', played_at at time zone 'UTC')::date as month_start_date,
         *
     from {{ ref('fct_plays') }}
+    where
+        played_at >= (
+            select recompute_window.recompute_from::timestamp at time zone 'UTC' as recompute_from
+            from recompute_window
+        )
 
 ),
 
@@ -83,7 +110,8 @@ final as (
         platforms.platform as top_platform,
         counted.platform_count::integer as platform_count,
         counted.country_count::integer as country_count,
-        coalesce(counted.countries, array[]::text[]) as countries
+        coalesce(counted.countries, array[]::text[]) as countries,
+        {{ run_stamp() }} as dbt_updated_at
     from counted
     left join platforms
         on

@@ -1,9 +1,34 @@
-{#- One row per listening session: when, how long, how varied. -#}
+{#-
+    One row per listening session: when, how long, how varied. Incremental: a run recomputes
+    the sessions from the one holding the earliest play written since the last run.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_suffix',
+        recompute_column='session_started_at',
+        on_schema_change='fail',
+        indexes=[{'columns': ['dbt_updated_at']}, {'columns': ['session_started_at']}],
+    )
+}}
+
 with
+
+recompute_window as (
+
+    {% if is_incremental() -%}
+    select {{ recompute_from() }} as recompute_from
+    {%- else -%}
+    -- A full build computes every row.
+    select '-infinity'::timestamptz as recompute_from
+    {%- endif %}
+
+),
 
 plays as (
 
     select * from {{ ref('fct_plays') }}
+    where played_at >= (select recompute_window.recompute_from from recompute_window)
 
 ),
 
@@ -48,7 +73,8 @@ final as (
         sessions.distinct_artist_count::integer as distinct_artist_count,
         sessions.ms_played::bigint as ms_played,
         round(sessions.ms_played / 60000.0, 2)::numeric(12, 2) as minutes_played,
-        artist_plays.primary_artist_id as top_artist_id
+        artist_plays.primary_artist_id as top_artist_id,
+        {{ run_stamp() }} as dbt_updated_at
     from sessions
     left join artist_plays
         on

@@ -10,6 +10,8 @@
         unique_key='history_play_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
+        indexes=[{'columns': ['imported_at']}],
+        post_hook='analyze {{ this }}',
     )
 }}
 
