@@ -240,7 +240,10 @@ def test_incremental_history_equals_full_refresh(
     target = dbt_targets / "history-incremental"
     # Every column but the stamp of the run that wrote the row.
     plays = "SELECT to_jsonb(f) - 'dbt_updated_at' FROM gold.fct_plays AS f ORDER BY f.play_id"
-    staged = "SELECT * FROM silver.stg_spotify__streaming_history ORDER BY 1"
+    staged = (
+        "SELECT to_jsonb(s) - 'dbt_updated_at' FROM silver.stg_spotify__streaming_history AS s "
+        "ORDER BY s.history_play_id"
+    )
     try:
         with psycopg.connect(copy, autocommit=True) as conn:
             conn.execute("CREATE SCHEMA held")

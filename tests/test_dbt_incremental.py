@@ -21,8 +21,11 @@ BRONZE = ("recently_played", "top_artists", "top_tracks")
 
 
 def _rows(url: str) -> dict[str, list[tuple[object, ...]]]:
+    # Every column but the stamp of the run that wrote the row (where a model has one).
     return {
-        model: query(url, f"SELECT * FROM silver.{model} ORDER BY 1")
+        model: query(
+            url, f"SELECT to_jsonb(m) - 'dbt_updated_at' FROM silver.{model} AS m ORDER BY 1"
+        )
         for model in INCREMENTAL_MODELS
     }
 

@@ -79,24 +79,8 @@
     {%- if name == 'int_plays_conformed' -%}
     (
         least(
-            (
-                select min(api.played_at) as changed_from
-                from {{ ref('stg_spotify__recently_played') }} as api
-                where api.requested_at > (
-                    select coalesce(max(held.requested_at), '-infinity') as held_until
-                    from {{ this }} as held
-                    where held.source = 'api'
-                )
-            ),
-            (
-                select min(history.played_at) as changed_from
-                from {{ ref('stg_spotify__streaming_history') }} as history
-                where history.imported_at > (
-                    select coalesce(max(held.imported_at), '-infinity') as held_until
-                    from {{ this }} as held
-                    where held.source = 'export'
-                )
-            ),
+            {{ changed_since_last_run(ref('stg_spotify__recently_played')) }},
+            {{ changed_since_last_run(ref('stg_spotify__streaming_history')) }},
             (
                 select min(held.played_at) as changed_from
                 from {{ this }} as held
@@ -235,15 +219,17 @@
 {%- endmacro %}
 
 {#-
-    Data tests on a `replace_suffix` model check the rows the latest run wrote: all of them after
-    a full build, the recomputed suffix after an incremental one (the rows before it were tested
-    when they were written, and no run since has changed them). Other models, and tests with a
-    `where` of their own, are filtered as dbt does.
+    Data tests on a model with a run stamp (a `dbt_updated_at` column declared) check the rows the
+    latest run wrote: all of them after a full build, the new or recomputed rows after an
+    incremental one (the rows before were tested when they were written, and no run since has
+    changed them; a key stays unique across both: the strategies delete by key or by window
+    before inserting). Other models, and tests with a `where` of their own, are filtered as dbt
+    does.
 -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- if not where and execute and relation.identifier is defined
-        and _is_suffix_model(relation.identifier) -%}
+        and _has_run_stamp(relation.identifier) -%}
         {%- set where -%}
             dbt_updated_at = (
                 select max(latest.dbt_updated_at) as latest_run from {{ relation }} as latest
@@ -256,10 +242,10 @@
     {{- return(relation) -}}
 {%- endmacro %}
 
-{% macro _is_suffix_model(identifier) -%}
+{% macro _has_run_stamp(identifier) -%}
     {%- for node in graph.nodes.values() -%}
         {%- if node.resource_type == 'model' and node.alias == identifier
-            and node.config.get('incremental_strategy') == 'replace_suffix' -%}
+            and 'dbt_updated_at' in node.columns -%}
             {{- return(true) -}}
         {%- endif -%}
     {%- endfor -%}

@@ -4,14 +4,17 @@
 -#}
 with
 
+-- Plays counted per month and primary artist first: the genre join then sees one row per
+-- artist and month. A play counts once for each genre of its artist.
 plays as (
 
     select
         date_trunc('month', played_at at time zone 'UTC')::date as month_start_date,
-        play_id,
         primary_artist_id,
-        ms_played
+        count(*) as play_count,
+        sum(ms_played) as ms_played
     from {{ ref('fct_plays') }}
+    group by month_start_date, primary_artist_id
 
 ),
 
@@ -29,7 +32,7 @@ plays_by_genre as (
     select
         plays.month_start_date,
         coalesce(genres.genre, 'unknown') as genre,
-        plays.play_id,
+        plays.play_count,
         plays.ms_played
     from plays
     left join genres on plays.primary_artist_id = genres.artist_id
@@ -40,7 +43,7 @@ monthly_totals as (
 
     select
         month_start_date,
-        count(*) as month_play_count
+        sum(play_count) as month_play_count
     from plays
     group by month_start_date
 
@@ -51,7 +54,7 @@ counted as (
     select
         month_start_date,
         genre,
-        count(distinct play_id) as play_count,
+        sum(play_count) as play_count,
         coalesce(sum(ms_played), 0) as ms_played
     from plays_by_genre
     group by month_start_date, genre

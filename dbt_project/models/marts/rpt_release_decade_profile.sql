@@ -10,13 +10,25 @@ tracks as (
 
 ),
 
+-- Plays counted per track first: the join and the decades then see one row per track.
+plays_by_track as (
+
+    select
+        track_id,
+        count(*) as play_count
+    from {{ ref('fct_plays') }}
+    group by track_id
+
+),
+
 plays as (
 
     select
         coalesce(tracks.release_decade::text || 's', 'unknown') as release_decade_label,
-        tracks.release_decade
-    from {{ ref('fct_plays') }} as plays
-    left join tracks on plays.track_id = tracks.track_id
+        tracks.release_decade,
+        plays_by_track.play_count
+    from plays_by_track
+    left join tracks on plays_by_track.track_id = tracks.track_id
 
 ),
 
@@ -48,7 +60,7 @@ play_counts as (
 
     select
         release_decade_label,
-        count(*) as play_count
+        sum(play_count) as play_count
     from plays
     group by release_decade_label
 

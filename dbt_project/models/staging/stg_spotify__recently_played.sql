@@ -4,6 +4,7 @@
         unique_key='play_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
+        indexes=[{'columns': ['dbt_updated_at']}],
     )
 }}
 
@@ -46,7 +47,8 @@ final as (
         context_uri,
         track_object,
         requested_at,
-        load_id
+        load_id,
+        {{ run_stamp() }} as dbt_updated_at
     from renamed
     where version_rank = 1
 

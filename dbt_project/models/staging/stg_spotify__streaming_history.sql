@@ -10,7 +10,11 @@
         unique_key='history_play_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        indexes=[{'columns': ['imported_at']}],
+        indexes=[
+            {'columns': ['imported_at']},
+            {'columns': ['dbt_updated_at']},
+            {'columns': ['played_at']},
+        ],
         post_hook='analyze {{ this }}',
     )
 }}
@@ -146,7 +150,8 @@ final as (
         username_hash,
         source_file,
         imported_at,
-        load_id
+        load_id,
+        {{ run_stamp() }} as dbt_updated_at
     from unpacked
 
 )
