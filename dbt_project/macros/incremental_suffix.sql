@@ -58,7 +58,7 @@
 
 {#-
     Each incremental plays model's window, in one place (the model's SQL and the strategy both
-    call it). The margins are what a change can reach before itself:
+    call it; '-infinity' on a full build, a date for the reports by period). The margins are what a change can reach before itself:
       * int_plays_conformed: an extended-history record hides an account-data record of the
         same minute (60 s), and an API play's track name, when the catalog renames the track,
         changes from that play on;
@@ -76,7 +76,14 @@
     {#- A unit test of the model renders the model's SQL under the test's own name. -#}
     {%- set name = (model.tested_node_unique_id or model.unique_id).split('.')[-1]
         if model.resource_type == 'unit_test' else model.name -%}
-    {%- if name == 'int_plays_conformed' -%}
+    {%- set by_period = name in (
+        'rpt_listening_habits', 'rpt_discovery_rate',
+        'rpt_top_tracks_by_period', 'rpt_top_artists_by_period'
+    ) -%}
+    {%- if not is_incremental() -%}
+    {#- A full build computes every row. -#}
+    '-infinity'::{{ 'date' if by_period else 'timestamptz' }}
+    {%- elif name == 'int_plays_conformed' -%}
     (
         least(
             {{ changed_since_last_run(ref('stg_spotify__recently_played')) }},

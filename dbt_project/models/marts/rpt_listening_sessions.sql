@@ -16,12 +16,7 @@ with
 
 recompute_window as (
 
-    {% if is_incremental() -%}
     select {{ recompute_from() }} as recompute_from
-    {%- else -%}
-    -- A full build computes every row.
-    select '-infinity'::timestamptz as recompute_from
-    {%- endif %}
 
 ),
 
